@@ -1,0 +1,19 @@
+//! Subscriptions.
+
+use async_trait::async_trait;
+use triggers_schemas::{CustomerId, Subscription, WorkflowId};
+
+use crate::StoreError;
+
+/// Subscriptions, always addressed through their customer so that no customer reaches another's.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync + 'static {
+    /// Stores a new subscription; `AlreadyExists` if the workflow id is taken.
+    async fn create(&self, subscription: &Subscription) -> Result<(), StoreError>;
+    /// One subscription of one customer.
+    async fn get(&self, customer_id: CustomerId, workflow_id: WorkflowId) -> Result<Option<Subscription>, StoreError>;
+    /// A customer's subscriptions in workflow id order, starting after `after`.
+    async fn list(&self, customer_id: CustomerId, after: Option<WorkflowId>, limit: usize) -> Result<Vec<Subscription>, StoreError>;
+    /// Every subscription of every customer: what the consumer's matching cache loads.
+    async fn list_all(&self) -> Result<Vec<Subscription>, StoreError>;
+}
