@@ -42,7 +42,8 @@ impl EmbeddedLeaseStore {
     async fn compare_and_set(&self, expected: &Lease, change: impl FnOnce(&mut Lease)) -> Result<Lease, LeaseError> {
         let updated = {
             let _guard = self.write_lock.lock().expect("lease lock");
-            let current = self.read(&expected.shard_id)?.ok_or_else(|| LeaseError::NotFound(expected.shard_id.clone()))?;
+            let current =
+                self.read(&expected.shard_id)?.ok_or_else(|| LeaseError::NotFound(expected.shard_id.clone()))?;
             if current.counter != expected.counter || current.owner != expected.owner {
                 return Err(LeaseError::Conflict(expected.shard_id.clone()));
             }

@@ -14,7 +14,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// Stores the event as matched, with its deliveries, replacing what was there.
     async fn put(&self, event: &StoredEvent) -> Result<(), StoreError>;
     /// Replaces one delivery's state (a retry's outcome); `NotFound` if the event is missing.
-    async fn update_delivery(&self, customer_id: CustomerId, event_id: EventId, delivery: &DeliveryState) -> Result<(), StoreError>;
+    async fn update_delivery(
+        &self,
+        customer_id: CustomerId,
+        event_id: EventId,
+        delivery: &DeliveryState,
+    ) -> Result<(), StoreError>;
     /// One event of one customer.
     async fn get(&self, customer_id: CustomerId, event_id: EventId) -> Result<Option<StoredEvent>, StoreError>;
 }

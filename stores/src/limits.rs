@@ -35,12 +35,22 @@ pub enum IdempotencyBegin {
 #[async_trait]
 pub trait LimitStore: Send + Sync + 'static {
     /// Counts `events` against the customer's per-second limit and says how many are admitted.
-    async fn acquire(&self, customer_id: CustomerId, limit_per_sec: u32, events: u32) -> Result<RateDecision, StoreError>;
+    async fn acquire(
+        &self,
+        customer_id: CustomerId,
+        limit_per_sec: u32,
+        events: u32,
+    ) -> Result<RateDecision, StoreError>;
 
     /// Claims an idempotency key for a request whose body hashes to `fingerprint`; keys live for
     /// `ttl_secs` after their first use.
-    async fn begin_idempotent(&self, customer_id: CustomerId, key: &str, fingerprint: &[u8; 32], ttl_secs: u64)
-    -> Result<IdempotencyBegin, StoreError>;
+    async fn begin_idempotent(
+        &self,
+        customer_id: CustomerId,
+        key: &str,
+        fingerprint: &[u8; 32],
+        ttl_secs: u64,
+    ) -> Result<IdempotencyBegin, StoreError>;
 
     /// Records the response to replay for a claimed key.
     async fn complete_idempotent(&self, customer_id: CustomerId, key: &str, response: &[u8]) -> Result<(), StoreError>;

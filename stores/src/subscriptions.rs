@@ -13,7 +13,12 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     /// One subscription of one customer.
     async fn get(&self, customer_id: CustomerId, workflow_id: WorkflowId) -> Result<Option<Subscription>, StoreError>;
     /// A customer's subscriptions in workflow id order, starting after `after`.
-    async fn list(&self, customer_id: CustomerId, after: Option<WorkflowId>, limit: usize) -> Result<Vec<Subscription>, StoreError>;
+    async fn list(
+        &self,
+        customer_id: CustomerId,
+        after: Option<WorkflowId>,
+        limit: usize,
+    ) -> Result<Vec<Subscription>, StoreError>;
     /// Every subscription of every customer: what the consumer's matching cache loads.
     async fn list_all(&self) -> Result<Vec<Subscription>, StoreError>;
 }

@@ -168,7 +168,7 @@ impl EmbeddedStream {
         parents: &[ShardId],
         children: &[(HashKeyRange, Option<ShardId>, Option<ShardId>)],
     ) -> Result<(), StreamError> {
-        {
+        let boundary = {
             let _append = self.inner.append_lock.lock().expect("append lock");
             let mut shards = self.inner.shards.write().expect("shard lock");
             let now = Timestamp::now();
@@ -179,17 +179,21 @@ impl EmbeddedStream {
                 meta.closed_at = Some(now);
                 changed.push(meta.clone());
             }
-            let mut next_index = shards.iter().map(|m| m.index + 1).max().unwrap_or(0);
-            for (range, parent, adjacent) in children {
+            let first_index = shards.iter().map(|m| m.index + 1).max().unwrap_or(0);
+            for (index, (range, parent, adjacent)) in (first_index..).zip(children) {
                 let child =
-                    new_shard(next_index, *range, SequenceNumber::from(boundary + 1), parent.clone(), adjacent.clone());
-                next_index += 1;
+                    new_shard(index, *range, SequenceNumber::from(boundary + 1), parent.clone(), adjacent.clone());
                 changed.push(child.clone());
                 shards.push(child);
             }
             self.persist_shards(&changed)?;
-        }
-        self.inner.engine.sync().await.map_err(unavailable)
+            boundary
+        };
+        self.inner.engine.sync().await.map_err(unavailable)?;
+        // The boundary is durable now; raising the watermark to it lets readers of the parents see
+        // that they have read everything and move on to the children.
+        self.inner.durable_watermark.fetch_max(boundary, Ordering::SeqCst);
+        Ok(())
     }
 }
 

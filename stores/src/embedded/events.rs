@@ -46,10 +46,19 @@ impl EventStore for EmbeddedEventStore {
         self.events.insert(key, encode(event)?).map_err(unavailable)
     }
 
-    async fn update_delivery(&self, customer_id: CustomerId, event_id: EventId, delivery: &DeliveryState) -> Result<(), StoreError> {
+    async fn update_delivery(
+        &self,
+        customer_id: CustomerId,
+        event_id: EventId,
+        delivery: &DeliveryState,
+    ) -> Result<(), StoreError> {
         let key = event_key(customer_id, event_id);
         let _guard = self.write_lock.lock().expect("event lock");
-        let bytes = self.events.get(key).map_err(unavailable)?.ok_or_else(|| StoreError::NotFound(format!("event {event_id}")))?;
+        let bytes = self
+            .events
+            .get(key)
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::NotFound(format!("event {event_id}")))?;
         let mut event: StoredEvent = decode(&bytes)?;
         match event.deliveries.iter_mut().find(|d| d.workflow_id == delivery.workflow_id) {
             Some(existing) => *existing = delivery.clone(),

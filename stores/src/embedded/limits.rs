@@ -55,15 +55,25 @@ pub fn decide(window_start: i64, used: u32, now_millis: i64, limit: u32, events:
 
 #[async_trait]
 impl LimitStore for EmbeddedLimitStore {
-    async fn acquire(&self, customer_id: CustomerId, limit_per_sec: u32, events: u32) -> Result<RateDecision, StoreError> {
+    async fn acquire(
+        &self,
+        customer_id: CustomerId,
+        limit_per_sec: u32,
+        events: u32,
+    ) -> Result<RateDecision, StoreError> {
         let mut window = self.windows.entry(customer_id).or_insert((0, 0));
         let (start, used, decision) = decide(window.0, window.1, Timestamp::now().as_millis(), limit_per_sec, events);
         *window = (start, used);
         Ok(decision)
     }
 
-    async fn begin_idempotent(&self, customer_id: CustomerId, key: &str, fingerprint: &[u8; 32], ttl_secs: u64)
-    -> Result<IdempotencyBegin, StoreError> {
+    async fn begin_idempotent(
+        &self,
+        customer_id: CustomerId,
+        key: &str,
+        fingerprint: &[u8; 32],
+        ttl_secs: u64,
+    ) -> Result<IdempotencyBegin, StoreError> {
         let store_key = idempotency_key(customer_id, key);
         let now = Timestamp::now();
         let _guard = self.idempotency_lock.lock().expect("idempotency lock");
@@ -77,8 +87,11 @@ impl LimitStore for EmbeddedLimitStore {
                 });
             }
         }
-        let entry =
-            IdempotencyEntry { fingerprint: *fingerprint, response: None, expires_at: now.plus_millis(ttl_secs as i64 * 1000) };
+        let entry = IdempotencyEntry {
+            fingerprint: *fingerprint,
+            response: None,
+            expires_at: now.plus_millis(ttl_secs as i64 * 1000),
+        };
         self.idempotency.insert(store_key, encode(&entry)?).map_err(unavailable)?;
         Ok(IdempotencyBegin::Fresh)
     }
@@ -86,7 +99,11 @@ impl LimitStore for EmbeddedLimitStore {
     async fn complete_idempotent(&self, customer_id: CustomerId, key: &str, response: &[u8]) -> Result<(), StoreError> {
         let store_key = idempotency_key(customer_id, key);
         let _guard = self.idempotency_lock.lock().expect("idempotency lock");
-        let bytes = self.idempotency.get(&store_key).map_err(unavailable)?.ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
+        let bytes = self
+            .idempotency
+            .get(&store_key)
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
         let mut entry: IdempotencyEntry = decode(&bytes)?;
         entry.response = Some(response.to_vec());
         self.idempotency.insert(store_key, encode(&entry)?).map_err(unavailable)

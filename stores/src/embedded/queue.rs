@@ -39,8 +39,10 @@ fn retry_key(due: Timestamp, id: Uuid) -> [u8; 24] {
 }
 
 fn parse_receipt(receipt: &str) -> Result<Vec<u8>, StoreError> {
-    let bytes: Option<Vec<u8>> =
-        (0..receipt.len()).step_by(2).map(|i| receipt.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    let bytes: Option<Vec<u8>> = (0..receipt.len())
+        .step_by(2)
+        .map(|i| receipt.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect();
     bytes.filter(|b| b.len() == 24).ok_or_else(|| StoreError::NotFound(format!("receipt {receipt}")))
 }
 

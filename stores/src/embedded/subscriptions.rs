@@ -33,9 +33,10 @@ impl SubscriptionStore for EmbeddedSubscriptionStore {
             let _guard = self.create_lock.lock().expect("create lock");
             // Workflow ids are unique across customers, so the check scans every customer's; the
             // table is small and creates are rare.
-            let taken = self.subscriptions.iter().any(|entry| {
-                entry.key().is_ok_and(|key| key[16..] == *subscription.workflow_id.0.as_bytes())
-            });
+            let taken = self
+                .subscriptions
+                .iter()
+                .any(|entry| entry.key().is_ok_and(|key| key[16..] == *subscription.workflow_id.0.as_bytes()));
             if taken {
                 return Err(StoreError::AlreadyExists(format!("workflow {}", subscription.workflow_id)));
             }
@@ -50,7 +51,12 @@ impl SubscriptionStore for EmbeddedSubscriptionStore {
         self.subscriptions.get(key).map_err(unavailable)?.map(|bytes| decode(&bytes)).transpose()
     }
 
-    async fn list(&self, customer_id: CustomerId, after: Option<WorkflowId>, limit: usize) -> Result<Vec<Subscription>, StoreError> {
+    async fn list(
+        &self,
+        customer_id: CustomerId,
+        after: Option<WorkflowId>,
+        limit: usize,
+    ) -> Result<Vec<Subscription>, StoreError> {
         let mut listed = Vec::new();
         for entry in self.subscriptions.prefix(customer_id.0.as_bytes()) {
             let (key, value) = entry.into_inner().map_err(unavailable)?;

@@ -1,0 +1,140 @@
+//! The admin API: customers and API keys.
+
+use http::StatusCode;
+use hyper::body::Incoming;
+use serde_json::Value;
+use triggers_schemas::customer::{DEFAULT_RATE_LIMIT_PER_SEC, generate_api_key, hash_api_key};
+use triggers_schemas::{ApiKey, Customer, CustomerId, FieldError, KeyId, Problem, Scope, Timestamp};
+use triggers_stores::StoreError;
+
+use crate::AppState;
+use crate::auth;
+use crate::http_util::{Body, json, parse_json, problem, read_body};
+
+const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
+
+async fn json_object(request: http::Request<Incoming>) -> Result<serde_json::Map<String, Value>, Problem> {
+    let body = read_body(request, MAX_ADMIN_BODY_BYTES).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match parse_json(&body)? {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(Problem::validation(vec![FieldError::new("", "the body must be a JSON object")])),
+    }
+}
+
+/// `POST /admin/v1/customers`.
+pub(crate) async fn create_customer(state: &AppState, request: http::Request<Incoming>) -> http::Response<Body> {
+    let created = async {
+        auth::admin(state, &request)?;
+        let mut fields = json_object(request).await?;
+        let mut errors = Vec::new();
+        let customer_id = match fields.remove("customer_id") {
+            None | Some(Value::Null) => CustomerId::generate(),
+            Some(Value::String(text)) => text.parse().unwrap_or_else(|_| {
+                errors.push(FieldError::new("/customer_id", "must be a UUID"));
+                CustomerId::generate()
+            }),
+            Some(_) => {
+                errors.push(FieldError::new("/customer_id", "must be a UUID string"));
+                CustomerId::generate()
+            }
+        };
+        let name = match fields.remove("name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) if name.chars().count() <= 256 => Some(name),
+            Some(_) => {
+                errors.push(FieldError::new("/name", "must be a string of at most 256 characters"));
+                None
+            }
+        };
+        let rate_limit_per_sec = match fields.remove("rate_limit_per_sec") {
+            None | Some(Value::Null) => DEFAULT_RATE_LIMIT_PER_SEC,
+            Some(value) => {
+                value.as_u64().filter(|n| (1..=1_000_000).contains(n)).map(|n| n as u32).unwrap_or_else(|| {
+                    errors.push(FieldError::new("/rate_limit_per_sec", "must be a whole number from 1 to 1000000"));
+                    DEFAULT_RATE_LIMIT_PER_SEC
+                })
+            }
+        };
+        if !errors.is_empty() {
+            return Err(Problem::validation(errors));
+        }
+        let customer = Customer { customer_id, name, rate_limit_per_sec, created_at: Timestamp::now() };
+        match state.ports.customers.create_customer(&customer).await {
+            Ok(()) => Ok(customer),
+            Err(StoreError::AlreadyExists(_)) => {
+                Err(Problem::conflict(format!("customer {customer_id} already exists")))
+            }
+            Err(_) => Err(Problem::unavailable("the customer store is unavailable; retry shortly")),
+        }
+    };
+    match created.await {
+        Ok(customer) => json(StatusCode::CREATED, &customer),
+        Err(refused) => problem(&refused),
+    }
+}
+
+/// `POST /admin/v1/customers/{id}/api-keys`.
+pub(crate) async fn create_api_key(
+    state: &AppState,
+    request: http::Request<Incoming>,
+    id: &str,
+) -> http::Response<Body> {
+    let created = async {
+        auth::admin(state, &request)?;
+        let missing = || Problem::not_found(format!("no customer {id}"));
+        let customer_id: CustomerId = id.parse().map_err(|_| missing())?;
+        let mut fields = json_object(request).await?;
+        let mut errors = Vec::new();
+        let scopes: Vec<Scope> = match fields.remove("scopes") {
+            None | Some(Value::Null) => Scope::ALL.to_vec(),
+            Some(value) => serde_json::from_value(value).unwrap_or_else(|_| {
+                errors.push(FieldError::new(
+                    "/scopes",
+                    "must be a list of events:write, events:read, subscriptions:write, subscriptions:read",
+                ));
+                Vec::new()
+            }),
+        };
+        let expires_at = match fields.remove("expires_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Timestamp::parse_rfc3339(&text).or_else(|| {
+                errors.push(FieldError::new("/expires_at", "must be an RFC 3339 timestamp"));
+                None
+            }),
+            Some(_) => {
+                errors.push(FieldError::new("/expires_at", "must be an RFC 3339 timestamp string"));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(Problem::validation(errors));
+        }
+        let unavailable = |_| Problem::unavailable("the customer store is unavailable; retry shortly");
+        state.ports.customers.get_customer(customer_id).await.map_err(unavailable)?.ok_or_else(missing)?;
+        let secret = generate_api_key();
+        let key = ApiKey {
+            key_id: KeyId::generate(),
+            customer_id,
+            key_hash: hash_api_key(&secret),
+            scopes,
+            created_at: Timestamp::now(),
+            expires_at,
+            revoked_at: None,
+        };
+        state.ports.customers.create_api_key(&key).await.map_err(unavailable)?;
+        Ok(serde_json::json!({
+            "key_id": key.key_id,
+            "api_key": secret,
+            "scopes": key.scopes,
+            "created_at": key.created_at,
+            "expires_at": key.expires_at,
+        }))
+    };
+    match created.await {
+        Ok(answer) => json(StatusCode::CREATED, &answer),
+        Err(refused) => problem(&refused),
+    }
+}
