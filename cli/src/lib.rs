@@ -1,0 +1,6 @@
+//! The `triggers` command's library: configuration and the wiring of adapters into the running
+//! roles. `main.rs` only parses the command line; integration tests call [`serve::run`] directly
+//! with listeners on port 0.
+
+pub mod serve;
+pub mod settings;

@@ -1,0 +1,195 @@
+//! Configuration: flags, then `TRIGGERS_*` environment variables, then `--config <file.toml>`,
+//! then defaults. clap reads the first two; the file fills only what they left unset.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use triggers_stream_consumer::retry::{parse_duration, parse_schedule};
+
+/// Which adapters the process uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Everything in one embedded database under `--data-dir`.
+    Embedded,
+    /// Kinesis, DynamoDB, SQS, CloudWatch, PostgreSQL and Redis.
+    Aws,
+}
+
+/// The options every running command shares. Each is optional here so that an unset one can be
+/// filled from the config file before falling back to its default.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RunOptions {
+    /// Adapters to use: embedded (default) or aws.
+    #[arg(long, env = "TRIGGERS_BACKEND", value_enum)]
+    pub backend: Option<Backend>,
+    /// Where the embedded backend keeps its data (default ./triggers-data).
+    #[arg(long, env = "TRIGGERS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The public API's address (default 127.0.0.1:8080).
+    #[arg(long, env = "TRIGGERS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// The admin API's address (default 127.0.0.1:8081).
+    #[arg(long, env = "TRIGGERS_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Shard count when the stream is first created (default 4).
+    #[arg(long, env = "TRIGGERS_SHARDS")]
+    pub shards: Option<u32>,
+    /// Delays before each retry, e.g. 5s,30s,2m (default 5s,30s,2m,10m,30m,1h,3h,6h).
+    #[arg(long, env = "TRIGGERS_RETRY_SCHEDULE")]
+    pub retry_schedule: Option<String>,
+    /// How long one delivery attempt may take (default 10s).
+    #[arg(long, env = "TRIGGERS_ATTEMPT_TIMEOUT")]
+    pub attempt_timeout: Option<String>,
+    /// How long a lease lives without renewal before another consumer may take it (default 10s).
+    #[arg(long, env = "TRIGGERS_FAILOVER_TIME")]
+    pub failover_time: Option<String>,
+    /// Whether webhook URLs may point at loopback or private addresses (default: true when embedded).
+    #[arg(long, env = "TRIGGERS_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: Option<bool>,
+    /// The admin API's bearer token; generated into <data-dir>/admin-token when unset (embedded).
+    #[arg(long, env = "TRIGGERS_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// This consumer's name in the lease table (default: "local" when embedded, host-pid otherwise).
+    #[arg(long, env = "TRIGGERS_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// The Kinesis stream (aws; default triggers-events).
+    #[arg(long, env = "TRIGGERS_STREAM_NAME")]
+    pub stream_name: Option<String>,
+}
+
+/// Resolved settings with every default applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Which adapters to use.
+    pub backend: Backend,
+    /// The embedded backend's directory.
+    pub data_dir: PathBuf,
+    /// The public API's address.
+    pub listen: SocketAddr,
+    /// The admin API's address.
+    pub admin_listen: SocketAddr,
+    /// Shards at stream creation.
+    pub shards: u32,
+    /// Retry delays.
+    pub retry_schedule: Vec<Duration>,
+    /// Attempt timeout.
+    pub attempt_timeout: Duration,
+    /// Lease failover time.
+    pub failover_time: Duration,
+    /// Whether private webhook addresses are allowed.
+    pub allow_private_webhooks: bool,
+    /// The admin token, if configured.
+    pub admin_token: Option<String>,
+    /// The consumer's worker id.
+    pub worker_id: String,
+    /// The Kinesis stream name.
+    pub stream_name: String,
+}
+
+impl RunOptions {
+    /// Fills unset options from the config file at `path`, if given.
+    pub fn with_config_file(self, path: Option<&PathBuf>) -> anyhow::Result<Self> {
+        let Some(path) = path else { return Ok(self) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        let file: RunOptions = toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+        Ok(Self {
+            backend: self.backend.or(file.backend),
+            data_dir: self.data_dir.or(file.data_dir),
+            listen: self.listen.or(file.listen),
+            admin_listen: self.admin_listen.or(file.admin_listen),
+            shards: self.shards.or(file.shards),
+            retry_schedule: self.retry_schedule.or(file.retry_schedule),
+            attempt_timeout: self.attempt_timeout.or(file.attempt_timeout),
+            failover_time: self.failover_time.or(file.failover_time),
+            allow_private_webhooks: self.allow_private_webhooks.or(file.allow_private_webhooks),
+            admin_token: self.admin_token.or(file.admin_token),
+            worker_id: self.worker_id.or(file.worker_id),
+            stream_name: self.stream_name.or(file.stream_name),
+        })
+    }
+
+    /// Applies the defaults and checks every value.
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let backend = self.backend.unwrap_or(Backend::Embedded);
+        let embedded = backend == Backend::Embedded;
+        let shards = self.shards.unwrap_or(4);
+        if !(1..=1024).contains(&shards) {
+            bail!("--shards must be from 1 to 1024, not {shards}");
+        }
+        let retry_schedule = parse_schedule(self.retry_schedule.as_deref().unwrap_or("5s,30s,2m,10m,30m,1h,3h,6h"))
+            .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?;
+        let attempt_timeout = parse_duration(self.attempt_timeout.as_deref().unwrap_or("10s"))
+            .map_err(|e| anyhow::anyhow!("--attempt-timeout: {e}"))?;
+        let failover_time = parse_duration(self.failover_time.as_deref().unwrap_or("10s"))
+            .map_err(|e| anyhow::anyhow!("--failover-time: {e}"))?;
+        if failover_time < Duration::from_millis(300) {
+            bail!("--failover-time must be at least 300ms");
+        }
+        let worker_id = self.worker_id.unwrap_or_else(|| {
+            if embedded {
+                "local".to_owned()
+            } else {
+                let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "consumer".into());
+                format!("{host}-{}-{}", std::process::id(), hex::encode(rand::random::<[u8; 3]>()))
+            }
+        });
+        Ok(Settings {
+            backend,
+            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("triggers-data")),
+            listen: self.listen.unwrap_or_else(|| "127.0.0.1:8080".parse().expect("address")),
+            admin_listen: self.admin_listen.unwrap_or_else(|| "127.0.0.1:8081".parse().expect("address")),
+            shards,
+            retry_schedule,
+            attempt_timeout,
+            failover_time,
+            allow_private_webhooks: self.allow_private_webhooks.unwrap_or(embedded),
+            admin_token: self.admin_token.filter(|t| !t.is_empty()),
+            worker_id,
+            stream_name: self.stream_name.unwrap_or_else(|| "triggers-events".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let settings = RunOptions::default().resolve().unwrap();
+        assert_eq!(settings.backend, Backend::Embedded);
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.admin_listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(settings.shards, 4);
+        assert_eq!(settings.retry_schedule.len(), 8);
+        assert_eq!(settings.attempt_timeout, Duration::from_secs(10));
+        assert!(settings.allow_private_webhooks);
+        assert!(!RunOptions { backend: Some(Backend::Aws), ..Default::default() }.resolve().unwrap().allow_private_webhooks);
+    }
+
+    #[test]
+    fn the_config_file_fills_only_what_flags_and_environment_left_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triggers.toml");
+        std::fs::write(&path, "shards = 8\nlisten = \"127.0.0.1:9000\"\nretry-schedule = \"1s\"\n").unwrap();
+        let options = RunOptions { shards: Some(2), ..Default::default() }.with_config_file(Some(&path)).unwrap();
+        let settings = options.resolve().unwrap();
+        assert_eq!(settings.shards, 2);
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(settings.retry_schedule, vec![Duration::from_secs(1)]);
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let error = RunOptions { retry_schedule: Some("5x".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(error.to_string().contains("--retry-schedule"));
+        let error = RunOptions { shards: Some(0), ..Default::default() }.resolve().unwrap_err();
+        assert!(error.to_string().contains("--shards"));
+    }
+}
