@@ -36,7 +36,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRIGGERS_LOG").unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TRIGGERS_LOG")
+                .unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -64,9 +65,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Setup(options) => return setup(options.with_config_file(cli.config.as_ref())?).await,
     };
     let settings = options.with_config_file(cli.config.as_ref())?.resolve()?;
-    let public = TcpListener::bind(settings.listen).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.listen))?;
-    let admin =
-        TcpListener::bind(settings.admin_listen).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.admin_listen))?;
+    let public =
+        TcpListener::bind(settings.listen).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.listen))?;
+    let admin = TcpListener::bind(settings.admin_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.admin_listen))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     serve::run(settings, roles, public, admin, shutdown).await

@@ -53,7 +53,9 @@ pub async fn run(
         );
     }
     if roles != Roles::All {
-        bail!("the embedded backend runs in one process: use `triggers serve` (ingest and consume run apart only with --backend aws)");
+        bail!(
+            "the embedded backend runs in one process: use `triggers serve` (ingest and consume run apart only with --backend aws)"
+        );
     }
     let engine = Engine::open(&settings.data_dir)
         .with_context(|| format!("opening the embedded database in {}", settings.data_dir.display()))?;
@@ -99,7 +101,14 @@ pub async fn run(
         "triggers is serving on the embedded backend"
     );
     let trimmer = tokio::spawn(trim_periodically(stream, shutdown.clone()));
-    let ingest = triggers_ingest::run(public, admin, ingest_ports, ingest_config, Arc::new(IngestMetrics::default()), shutdown.clone());
+    let ingest = triggers_ingest::run(
+        public,
+        admin,
+        ingest_ports,
+        ingest_config,
+        Arc::new(IngestMetrics::default()),
+        shutdown.clone(),
+    );
     let consumer = triggers_stream_consumer::run(consumer_ports, consumer_config, shutdown.clone());
     tokio::join!(ingest, consumer);
     let _ = trimmer.await;

@@ -97,7 +97,8 @@ impl RunOptions {
     pub fn with_config_file(self, path: Option<&PathBuf>) -> anyhow::Result<Self> {
         let Some(path) = path else { return Ok(self) };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-        let file: RunOptions = toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+        let file: RunOptions =
+            toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
         Ok(Self {
             backend: self.backend.or(file.backend),
             data_dir: self.data_dir.or(file.data_dir),
@@ -170,7 +171,9 @@ mod tests {
         assert_eq!(settings.retry_schedule.len(), 8);
         assert_eq!(settings.attempt_timeout, Duration::from_secs(10));
         assert!(settings.allow_private_webhooks);
-        assert!(!RunOptions { backend: Some(Backend::Aws), ..Default::default() }.resolve().unwrap().allow_private_webhooks);
+        assert!(
+            !RunOptions { backend: Some(Backend::Aws), ..Default::default() }.resolve().unwrap().allow_private_webhooks
+        );
     }
 
     #[test]

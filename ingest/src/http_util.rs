@@ -34,7 +34,6 @@ pub(crate) fn problem(problem: &Problem) -> Response<Body> {
     response
 }
 
-
 /// Reads a body of at most `limit` bytes; a larger one is a 413 problem, whatever its
 /// Content-Length claims, and is not read past the limit.
 pub(crate) async fn read_body(request: http::Request<Incoming>, limit: usize) -> Result<Bytes, Problem> {
