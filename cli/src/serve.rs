@@ -112,7 +112,12 @@ pub async fn run(
     let consumer = triggers_stream_consumer::run(consumer_ports, consumer_config, shutdown.clone());
     tokio::join!(ingest, consumer);
     let _ = trimmer.await;
-    tracing::info!("stopped: in-flight work finished, checkpoints written, leases released");
+    let syncs = engine.sync_stats();
+    tracing::info!(
+        sync_requests = syncs.requests.load(std::sync::atomic::Ordering::Relaxed),
+        fsyncs = syncs.fsyncs.load(std::sync::atomic::Ordering::Relaxed),
+        "stopped: in-flight work finished, checkpoints written, leases released"
+    );
     Ok(())
 }
 
