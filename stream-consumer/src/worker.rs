@@ -13,12 +13,12 @@ use futures::future::join_all;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use triggers_checkpoint::{Checkpoint, Lease, LeaseError};
-use triggers_schemas::{DeliveryState, StoredEvent, StreamRecord};
+use triggers_schemas::{StoredEvent, StreamRecord};
 use triggers_stores::{RetryTask, StoreError};
 use triggers_stream::{ShardRecord, StreamError};
 
 use crate::Context;
-use crate::retries::settle;
+use crate::retries::{follow_up, settle};
 
 /// A lease this worker holds, shared by the shard worker (which checkpoints) and the coordinator
 /// (which renews): both write through the one copy so that each write is conditional on the last.
@@ -144,17 +144,20 @@ async fn resolve_record(context: &Context, shard_record: &ShardRecord) -> Result
     };
     let mut stored = StoredEvent::from_record(&record);
     let matching = context.cache.matching(record.customer_id, &stored.selector_input());
-    let deliveries = join_all(matching.iter().map(|subscription| async {
+    let settled = join_all(matching.iter().map(|subscription| async {
         let attempt = context.deliverer.attempt(&subscription.subscription, &record).await;
         let task = RetryTask {
             record: record.clone(),
             workflow_id: subscription.subscription.workflow_id,
             attempts: vec![attempt.outcome],
         };
-        settle(context, task, attempt.verdict).await
+        settle(&context.config, task, attempt.verdict)
     }))
     .await;
-    stored.deliveries = deliveries.into_iter().collect::<Result<Vec<DeliveryState>, _>>()?;
+    stored.deliveries = settled.iter().map(|s| s.state.clone()).collect();
     stored.matched = true;
-    context.ports.events.put(&stored).await
+    // The event is recorded before any of its retries is queued: a retry can finish while a slow
+    // endpoint keeps this pass waiting, and this write must not then overwrite the retry's outcome.
+    context.ports.events.put(&stored).await?;
+    join_all(settled.iter().map(|s| follow_up(context, s))).await.into_iter().collect()
 }
