@@ -52,8 +52,14 @@ pub(crate) struct Context {
 /// and releases its leases before returning.
 pub async fn run(ports: ConsumerPorts, config: ConsumerConfig, shutdown: CancellationToken) {
     let cache = Arc::new(matching::SubscriptionCache::default());
-    if let Err(error) = cache.refresh(ports.subscriptions.as_ref()).await {
-        tracing::warn!(%error, "first load of subscriptions failed; retrying in the background");
+    // Nothing is matched before the subscriptions are known: an event matched against an empty
+    // cache would count as delivered to nobody, and a due retry as aimed at a deleted subscription.
+    while let Err(error) = cache.refresh(ports.subscriptions.as_ref()).await {
+        tracing::warn!(%error, "loading subscriptions failed; the consumer waits for them");
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(config.subscription_refresh) => {}
+        }
     }
     let refresher = tokio::spawn(matching::refresh_periodically(
         Arc::clone(&cache),
