@@ -120,7 +120,7 @@ async fn an_endpoint_that_keeps_failing_is_retried_on_schedule_then_dead_lettere
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gone_resolves_the_event_without_retries() {
+async fn gone_resolves_the_event_and_disables_the_subscription() {
     let server = TestServer::start(options("100ms,100ms", "5s")).await;
     let endpoint = Receiver::start().await;
     endpoint.answer_with(410);
@@ -137,6 +137,15 @@ async fn gone_resolves_the_event_without_retries() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(endpoint.received.lock().await.len(), 1);
     assert_eq!(get_event(&server, &key, &event_id).await["delivery_attempts"], 1);
+
+    // The 410 disabled the subscription: later events are not sent to it.
+    let subscription = server.call(&key, Method::GET, &format!("/v1/subscriptions/{}", workflows[0]), "").await;
+    assert_eq!(subscription.json()["status"], "disabled");
+    tokio::time::sleep(SUBSCRIPTION_PROPAGATION).await;
+    let later = post(&server, &key, 2).await;
+    let event = server.wait_for_status(&key, &later, "delivered", PATIENCE).await;
+    assert_eq!(event["deliveries"], json!([]));
+    assert_eq!(endpoint.received.lock().await.len(), 1);
     server.stop().await;
 }
 

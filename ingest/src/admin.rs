@@ -9,12 +9,12 @@ use triggers_stores::StoreError;
 
 use crate::AppState;
 use crate::auth;
-use crate::http_util::{Body, json, parse_json, problem, read_body};
+use crate::http_util::{Body, discard_body, json, parse_json, problem, read_body};
 
 const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
 
-async fn json_object(request: http::Request<Incoming>) -> Result<serde_json::Map<String, Value>, Problem> {
-    let body = read_body(request, MAX_ADMIN_BODY_BYTES).await?;
+async fn json_object(body: Incoming) -> Result<serde_json::Map<String, Value>, Problem> {
+    let body = read_body(body, MAX_ADMIN_BODY_BYTES).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
@@ -26,9 +26,13 @@ async fn json_object(request: http::Request<Incoming>) -> Result<serde_json::Map
 
 /// `POST /admin/v1/customers`.
 pub(crate) async fn create_customer(state: &AppState, request: http::Request<Incoming>) -> http::Response<Body> {
+    let (parts, body) = request.into_parts();
     let created = async {
-        auth::admin(state, &request)?;
-        let mut fields = json_object(request).await?;
+        if let Err(refused) = auth::admin(state, &parts.headers) {
+            discard_body(body).await;
+            return Err(refused);
+        }
+        let mut fields = json_object(body).await?;
         let mut errors = Vec::new();
         let customer_id = match fields.remove("customer_id") {
             None | Some(Value::Null) => CustomerId::generate(),
@@ -82,21 +86,31 @@ pub(crate) async fn create_api_key(
     request: http::Request<Incoming>,
     id: &str,
 ) -> http::Response<Body> {
+    let (parts, body) = request.into_parts();
     let created = async {
-        auth::admin(state, &request)?;
         let missing = || Problem::not_found(format!("no customer {id}"));
-        let customer_id: CustomerId = id.parse().map_err(|_| missing())?;
-        let mut fields = json_object(request).await?;
+        let checked = auth::admin(state, &parts.headers).and_then(|()| id.parse::<CustomerId>().map_err(|_| missing()));
+        let customer_id = match checked {
+            Ok(customer_id) => customer_id,
+            Err(refused) => {
+                discard_body(body).await;
+                return Err(refused);
+            }
+        };
+        let mut fields = json_object(body).await?;
         let mut errors = Vec::new();
+        // An empty list is refused: a key that may do nothing is a mistake, not a request.
         let scopes: Vec<Scope> = match fields.remove("scopes") {
             None | Some(Value::Null) => Scope::ALL.to_vec(),
-            Some(value) => serde_json::from_value(value).unwrap_or_else(|_| {
-                errors.push(FieldError::new(
-                    "/scopes",
-                    "must be a list of events:write, events:read, subscriptions:write, subscriptions:read",
-                ));
-                Vec::new()
-            }),
+            Some(value) => match serde_json::from_value::<Vec<Scope>>(value) {
+                Ok(scopes) if !scopes.is_empty() => scopes,
+                _ => {
+                    let detail = "must be a non-empty list of events:write, events:read, subscriptions:write, \
+                                  subscriptions:read";
+                    errors.push(FieldError::new("/scopes", detail));
+                    Vec::new()
+                }
+            },
         };
         let expires_at = match fields.remove("expires_at") {
             None | Some(Value::Null) => None,

@@ -1,37 +1,50 @@
 //! `POST /v1/events` and `GET /v1/events/{id}`.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::header::{LOCATION, RETRY_AFTER};
-use http::{HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use hyper::body::Incoming;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use triggers_schemas::{EventId, NewEvent, Problem, Scope, StoredEvent, StreamRecord, Timestamp};
+use triggers_schemas::{
+    CustomerId, EventId, FieldError, NewEvent, Problem, Scope, StoredEvent, StreamRecord, Timestamp,
+};
 use triggers_stores::{IdempotencyBegin, RateDecision};
 use triggers_stream::AppendRecord;
 
 use crate::AppState;
 use crate::auth::{self, Caller};
-use crate::http_util::{Body, content_type_is, json, json_bytes, parse_json, problem, read_body};
+use crate::http_util::{Body, content_type_is, discard_body, json, json_bytes, parse_json, problem, read_body};
 
 /// The largest single event body, in bytes (1 MiB).
 pub const MAX_EVENT_BYTES: usize = 1_048_576;
+/// The media type of CloudEvents 1.0 in structured mode, accepted besides plain JSON.
+const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// How long an idempotency key is remembered.
 const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 
 /// `POST /v1/events`.
-pub(crate) async fn ingest(state: &AppState, request: http::Request<Incoming>) -> http::Response<Body> {
-    let caller = match auth::customer(state, &request).await {
+pub(crate) async fn ingest(state: &Arc<AppState>, request: http::Request<Incoming>) -> http::Response<Body> {
+    let (parts, body) = request.into_parts();
+    let caller = match auth::customer(state, &parts.headers).await {
         Ok(caller) => caller,
-        Err(refused) => return rejected(state, &refused, None),
+        Err(refused) => {
+            discard_body(body).await;
+            return rejected(state, &refused, None);
+        }
     };
     let decision =
         match state.ports.limits.acquire(caller.customer.customer_id, caller.customer.rate_limit_per_sec, 1).await {
             Ok(decision) => decision,
-            Err(_) => return failed(state, &Problem::unavailable("the rate limiter is unavailable; retry shortly")),
+            Err(_) => {
+                discard_body(body).await;
+                return failed(state, &Problem::unavailable("the rate limiter is unavailable; retry shortly"));
+            }
         };
-    let mut response = match accept(state, &caller, &decision, request).await {
+    let mut response = match accept(state, &caller, &decision, &parts.headers, body).await {
         Ok(response) => response,
         Err(refused) if refused.status >= 500 => failed(state, &refused),
         Err(refused) => rejected(state, &refused, Some(&decision)),
@@ -58,11 +71,47 @@ fn failed(state: &AppState, failure: &Problem) -> http::Response<Body> {
 }
 
 async fn accept(
-    state: &AppState,
+    state: &Arc<AppState>,
     caller: &Caller,
     decision: &RateDecision,
-    request: http::Request<Incoming>,
+    headers: &HeaderMap,
+    body: Incoming,
 ) -> Result<http::Response<Body>, Problem> {
+    let (cloudevent, header_key) = match check_request(caller, decision, headers) {
+        Ok(checked) => checked,
+        Err(refused) => {
+            discard_body(body).await;
+            return Err(refused);
+        }
+    };
+    let body = read_body(body, MAX_EVENT_BYTES).await?;
+    let parsed = parse_json(&body)?;
+    let (event, idempotency_key) = if cloudevent {
+        let (event, id) = from_cloudevent(parsed).map_err(Problem::validation)?;
+        // An explicit header is the client's word for this request; the CloudEvents id stands in
+        // for it otherwise, so that a re-sent CloudEvent is not written twice.
+        (event, header_key.or(Some(id)))
+    } else {
+        (NewEvent::from_json(parsed, "").map_err(Problem::validation)?, header_key)
+    };
+    let customer_id = caller.customer.customer_id;
+
+    let Some(key) = idempotency_key else { return append(state, customer_id, event).await.map(|(r, _)| r) };
+    let fingerprint: [u8; 32] = Sha256::digest(&body).into();
+    // hyper drops this future when the client hangs up mid-request. Claiming the key, writing the
+    // event and recording the answer therefore run on a task of their own: a key claimed by a
+    // request that nobody runs any more would answer every retry with a 409 for 24 hours.
+    let detached = tokio::spawn(idempotent_append(Arc::clone(state), customer_id, key, fingerprint, event));
+    detached.await.unwrap_or_else(|_| Err(Problem::internal("the event could not be accepted; retry shortly")))
+}
+
+/// What can be refused before the body is read: the scope, the rate limit, the content type and
+/// the Idempotency-Key header. Says whether the body is a CloudEvent, and gives the header's key.
+fn check_request(
+    caller: &Caller,
+    decision: &RateDecision,
+    headers: &HeaderMap,
+) -> Result<(bool, Option<String>), Problem> {
     caller.require(Scope::EventsWrite)?;
     if decision.granted == 0 {
         return Err(Problem::rate_limited(format!(
@@ -70,19 +119,29 @@ async fn accept(
             decision.limit
         )));
     }
-    if !content_type_is(&request, "application/json") {
-        return Err(Problem::unsupported_media_type("send events as Content-Type: application/json"));
-    }
-    let idempotency_key = idempotency_key(&request)?;
-    let body = read_body(request, MAX_EVENT_BYTES).await?;
-    let event = NewEvent::from_json(parse_json(&body)?, "").map_err(Problem::validation)?;
-    let customer_id = caller.customer.customer_id;
+    let cloudevent = if content_type_is(headers, "application/json") {
+        false
+    } else if content_type_is(headers, CLOUDEVENTS_CONTENT_TYPE) {
+        true
+    } else {
+        return Err(Problem::unsupported_media_type(
+            "send events as Content-Type: application/json or application/cloudevents+json",
+        ));
+    };
+    Ok((cloudevent, idempotency_key(headers)?))
+}
 
-    let Some(key) = idempotency_key else { return append(state, caller, event).await.map(|(r, _)| r) };
-    let fingerprint: [u8; 32] = Sha256::digest(&body).into();
+/// Claims `key`, then appends the event and records the answer, or replays the answer recorded.
+async fn idempotent_append(
+    state: Arc<AppState>,
+    customer_id: CustomerId,
+    key: String,
+    fingerprint: [u8; 32],
+    event: NewEvent,
+) -> Result<http::Response<Body>, Problem> {
     let begun = state.ports.limits.begin_idempotent(customer_id, &key, &fingerprint, IDEMPOTENCY_TTL_SECS).await;
     match begun.map_err(|_| Problem::unavailable("the idempotency store is unavailable; retry shortly"))? {
-        IdempotencyBegin::Fresh => match append(state, caller, event).await {
+        IdempotencyBegin::Fresh => match append(&state, customer_id, event).await {
             Ok((response, answer)) => {
                 if let Err(error) = state.ports.limits.complete_idempotent(customer_id, &key, &answer).await {
                     tracing::warn!(%error, "recording an idempotent answer failed; a retry will be written again");
@@ -106,27 +165,85 @@ async fn accept(
     }
 }
 
-fn idempotency_key(request: &http::Request<Incoming>) -> Result<Option<String>, Problem> {
-    let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
-    let valid =
-        value.to_str().ok().filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b)));
-    valid
-        .map(|k| Some(k.to_owned()))
+/// Whether `key` may be an idempotency key: 1 to 255 printable ASCII characters.
+fn is_idempotency_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    value
+        .to_str()
+        .ok()
+        .filter(|key| is_idempotency_key(key))
+        .map(|key| Some(key.to_owned()))
         .ok_or_else(|| Problem::malformed("the Idempotency-Key header must be 1 to 255 printable ASCII characters"))
+}
+
+/// Validates a CloudEvents 1.0 structured-mode event and maps it onto an event: `type`, `source`,
+/// `subject` and `data` keep their names, `time` becomes `occurred_at`, and every other attribute
+/// (`datacontenttype`, `dataschema`, extensions) is kept in `metadata`, where selectors can see it.
+/// Also returns the CloudEvents `id`, which acts as the idempotency key. Errors point at the
+/// CloudEvents attribute names the client sent.
+fn from_cloudevent(body: Value) -> Result<(NewEvent, String), Vec<FieldError>> {
+    let Value::Object(mut attributes) = body else {
+        return Err(vec![FieldError::new("", "a CloudEvent must be a JSON object")]);
+    };
+    let mut errors = Vec::new();
+    match attributes.remove("specversion") {
+        Some(Value::String(version)) if version == "1.0" => {}
+        Some(_) => errors.push(FieldError::new("/specversion", "must be \"1.0\"")),
+        None => errors.push(FieldError::new("/specversion", "is required (\"1.0\")")),
+    }
+    let id = match attributes.remove("id") {
+        Some(Value::String(id)) if is_idempotency_key(&id) => Some(id),
+        Some(_) => {
+            errors.push(FieldError::new("/id", "must be a string of 1 to 255 printable ASCII characters"));
+            None
+        }
+        None => {
+            errors.push(FieldError::new("/id", "is required"));
+            None
+        }
+    };
+    if matches!(attributes.get("source"), None | Some(Value::Null)) {
+        errors.push(FieldError::new("/source", "is required"));
+    }
+    if attributes.remove("data_base64").is_some() {
+        errors.push(FieldError::new("/data_base64", "binary data is not supported; send JSON in data"));
+    }
+    let mut event = Map::new();
+    for (attribute, field) in [("type", "type"), ("source", "source"), ("subject", "subject"), ("time", "occurred_at")]
+    {
+        if let Some(value) = attributes.remove(attribute) {
+            event.insert(field.to_owned(), value);
+        }
+    }
+    // Data is optional in CloudEvents; an event without it carries null.
+    event.insert("data".to_owned(), attributes.remove("data").unwrap_or(Value::Null));
+    if !attributes.is_empty() {
+        event.insert("metadata".to_owned(), Value::Object(attributes));
+    }
+    match (NewEvent::from_json(Value::Object(event), ""), id) {
+        (Ok(event), Some(id)) if errors.is_empty() => Ok((event, id)),
+        (mapped, _) => {
+            let renamed = mapped.err().into_iter().flatten().map(|error| match error.pointer.as_str() {
+                "/occurred_at" => FieldError::new("/time", error.detail),
+                _ => error,
+            });
+            errors.extend(renamed);
+            Err(errors)
+        }
+    }
 }
 
 /// Appends the event and answers 202. Also returns the body, for the idempotency store.
 async fn append(
     state: &AppState,
-    caller: &Caller,
+    customer_id: CustomerId,
     event: NewEvent,
 ) -> Result<(http::Response<Body>, Vec<u8>), Problem> {
-    let record = StreamRecord {
-        event_id: EventId::generate(),
-        customer_id: caller.customer.customer_id,
-        received_at: Timestamp::now(),
-        event,
-    };
+    let record = StreamRecord { event_id: EventId::generate(), customer_id, received_at: Timestamp::now(), event };
     let append = AppendRecord { partition_key: record.customer_id.to_string(), data: Bytes::from(record.encode()) };
     let appended = state.ports.stream.append(vec![append]).await;
     let stream_down =
@@ -172,9 +289,9 @@ fn accepted_response(answer: Vec<u8>) -> http::Response<Body> {
 }
 
 /// `GET /v1/events/{id}`.
-pub(crate) async fn get(state: &AppState, request: &http::Request<Incoming>, id: &str) -> http::Response<Body> {
+pub(crate) async fn get(state: &AppState, headers: &HeaderMap, id: &str) -> http::Response<Body> {
     let found = async {
-        let caller = auth::customer(state, request).await?;
+        let caller = auth::customer(state, headers).await?;
         caller.require(Scope::EventsRead)?;
         let missing = || Problem::not_found(format!("no event {id}"));
         let event_id: EventId = id.parse().map_err(|_| missing())?;

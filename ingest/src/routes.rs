@@ -1,11 +1,13 @@
 //! Which handler answers which request.
 
+use std::sync::Arc;
+
 use http::header::ALLOW;
 use http::{HeaderValue, Method};
 use hyper::body::Incoming;
 use triggers_schemas::Problem;
 
-use crate::http_util::{Body, problem};
+use crate::http_util::{Body, discard_body, problem};
 use crate::{AppState, admin, events, ops, subscriptions};
 
 /// The two listeners.
@@ -15,17 +17,23 @@ pub(crate) enum Listener {
     Admin,
 }
 
-pub(crate) async fn route(state: &AppState, which: Listener, request: http::Request<Incoming>) -> http::Response<Body> {
+pub(crate) async fn route(
+    state: &Arc<AppState>,
+    which: Listener,
+    request: http::Request<Incoming>,
+) -> http::Response<Body> {
     let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let method = request.method().clone();
     let outcome = match (which, segments.as_slice()) {
-        (Listener::Public, ["healthz"]) => only(&method, &[Method::GET], || ops::healthz()),
+        (Listener::Public, ["healthz"]) => only(&method, &[Method::GET], ops::healthz),
         (Listener::Public, ["readyz"]) if method == Method::GET => Ok(ops::readyz(state).await),
         (Listener::Public, ["metrics"]) => only(&method, &[Method::GET], || ops::metrics(state)),
         (Listener::Public, ["openapi.json"]) => only(&method, &[Method::GET], ops::openapi),
         (Listener::Public, ["v1", "events"]) if method == Method::POST => Ok(events::ingest(state, request).await),
-        (Listener::Public, ["v1", "events", id]) if method == Method::GET => Ok(events::get(state, &request, id).await),
+        (Listener::Public, ["v1", "events", id]) if method == Method::GET => {
+            Ok(events::get(state, request.headers(), id).await)
+        }
         (Listener::Public, ["v1", "subscriptions"]) if method == Method::POST => {
             Ok(subscriptions::create(state, request).await)
         }
@@ -33,7 +41,7 @@ pub(crate) async fn route(state: &AppState, which: Listener, request: http::Requ
             Ok(subscriptions::list(state, &request).await)
         }
         (Listener::Public, ["v1", "subscriptions", id]) if method == Method::GET => {
-            Ok(subscriptions::get(state, &request, id).await)
+            Ok(subscriptions::get(state, request.headers(), id).await)
         }
         (Listener::Admin, ["admin", "v1", "customers"]) if method == Method::POST => {
             Ok(admin::create_customer(state, request).await)
@@ -46,9 +54,14 @@ pub(crate) async fn route(state: &AppState, which: Listener, request: http::Requ
             ["readyz"] | ["v1", "events"] | ["v1", "events", _] | ["v1", "subscriptions"] | ["v1", "subscriptions", _],
         )
         | (Listener::Admin, ["admin", "v1", "customers"] | ["admin", "v1", "customers", _, "api-keys"]) => {
+            // Unwanted, but read, so that the refusal reaches a client still sending it.
+            discard_body(request.into_body()).await;
             Err(allowed_methods(which, &segments))
         }
-        _ => Ok(problem(&Problem::not_found(format!("no route {path}")))),
+        _ => {
+            discard_body(request.into_body()).await;
+            Ok(problem(&Problem::not_found(format!("no route {path}"))))
+        }
     };
     outcome.unwrap_or_else(|allowed| {
         let mut response =

@@ -1,7 +1,7 @@
 //! Subscriptions.
 
 use async_trait::async_trait;
-use triggers_schemas::{CustomerId, Subscription, WorkflowId};
+use triggers_schemas::{CustomerId, Subscription, SubscriptionStatus, WorkflowId};
 
 use crate::StoreError;
 
@@ -19,6 +19,14 @@ pub trait SubscriptionStore: Send + Sync + 'static {
         after: Option<WorkflowId>,
         limit: usize,
     ) -> Result<Vec<Subscription>, StoreError>;
+    /// Sets a subscription's status (the consumer disables one whose endpoint answers 410);
+    /// `NotFound` if it is missing.
+    async fn set_status(
+        &self,
+        customer_id: CustomerId,
+        workflow_id: WorkflowId,
+        status: SubscriptionStatus,
+    ) -> Result<(), StoreError>;
     /// Every subscription of every customer: what the consumer's matching cache loads.
     async fn list_all(&self) -> Result<Vec<Subscription>, StoreError>;
 }

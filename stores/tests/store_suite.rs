@@ -93,6 +93,16 @@ async fn subscriptions_are_per_customer_and_paged(stores: &Stores) {
     let paged: Vec<_> = first.iter().chain(&rest).map(|s| s.workflow_id).collect();
     assert_eq!(paged, created.iter().map(|s| s.workflow_id).collect::<Vec<_>>());
     assert_eq!(stores.subscriptions.list_all().await.unwrap().len(), 6);
+
+    let target = created[2].workflow_id;
+    stores.subscriptions.set_status(mine, target, SubscriptionStatus::Disabled).await.unwrap();
+    let disabled = stores.subscriptions.get(mine, target).await.unwrap().unwrap();
+    assert_eq!(disabled.status, SubscriptionStatus::Disabled);
+    assert!(disabled.updated_at >= created[2].updated_at);
+    assert!(matches!(
+        stores.subscriptions.set_status(theirs, target, SubscriptionStatus::Active).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn events_keep_what_the_consumer_wrote(stores: &Stores) {

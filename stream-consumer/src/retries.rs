@@ -70,8 +70,11 @@ async fn retry_one(context: &Context, queued: QueuedRetry) -> Result<(), StoreEr
 /// What must still happen for a delivery to be resolved after its latest attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FollowUp {
-    /// Nothing: delivered, or gone.
+    /// Nothing: delivered.
     Nothing,
+    /// The endpoint answered 410: the workflow is gone, so its subscription is disabled and
+    /// receives nothing more until its owner turns it back on.
+    Disable,
     /// Another attempt, due then.
     Retry(Timestamp),
     /// Retries are used up: park the delivery in the dead-letter queue.
@@ -94,7 +97,7 @@ pub(crate) struct Settled {
 pub(crate) fn settle(config: &ConsumerConfig, task: RetryTask, verdict: Verdict) -> Settled {
     let (status, follow_up) = match verdict {
         Verdict::Delivered => (DeliveryStatus::Delivered, FollowUp::Nothing),
-        Verdict::Gone => (DeliveryStatus::Gone, FollowUp::Nothing),
+        Verdict::Gone => (DeliveryStatus::Gone, FollowUp::Disable),
         Verdict::Retry { retry_after } => {
             match next_delay(&config.retry_schedule, task.attempts.len(), retry_after, rand::random()) {
                 Some(delay) => {
@@ -112,6 +115,19 @@ pub(crate) fn settle(config: &ConsumerConfig, task: RetryTask, verdict: Verdict)
 pub(crate) async fn follow_up(context: &Context, settled: &Settled) -> Result<(), StoreError> {
     match settled.follow_up {
         FollowUp::Nothing => Ok(()),
+        FollowUp::Disable => {
+            let customer_id = settled.task.record.customer_id;
+            let disabled = context.ports.subscriptions.set_status(
+                customer_id,
+                settled.task.workflow_id,
+                SubscriptionStatus::Disabled,
+            );
+            match disabled.await {
+                // Deleted meanwhile: nothing left to disable.
+                Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+                Err(error) => Err(error),
+            }
+        }
         FollowUp::Retry(due) => context.ports.queue.schedule_retry(&settled.task, due).await,
         FollowUp::Park => {
             context.ports.queue.park(&DeadLetter { task: settled.task.clone(), parked_at: Timestamp::now() }).await
@@ -173,6 +189,6 @@ mod tests {
         let delivered = settle(&config, task_after(1), Verdict::Delivered);
         assert_eq!((delivered.state.status, delivered.follow_up), (DeliveryStatus::Delivered, FollowUp::Nothing));
         let gone = settle(&config, task_after(1), Verdict::Gone);
-        assert_eq!((gone.state.status, gone.follow_up), (DeliveryStatus::Gone, FollowUp::Nothing));
+        assert_eq!((gone.state.status, gone.follow_up), (DeliveryStatus::Gone, FollowUp::Disable));
     }
 }

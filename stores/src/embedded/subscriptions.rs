@@ -3,7 +3,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use triggers_embedded::Engine;
 use triggers_embedded::fjall::Keyspace;
-use triggers_schemas::{CustomerId, Subscription, WorkflowId};
+use triggers_schemas::{CustomerId, Subscription, SubscriptionStatus, Timestamp, WorkflowId};
 
 use super::{decode, encode, pair_key, unavailable};
 use crate::{StoreError, SubscriptionStore};
@@ -12,6 +12,7 @@ use crate::{StoreError, SubscriptionStore};
 pub struct EmbeddedSubscriptionStore {
     engine: Engine,
     subscriptions: Keyspace,
+    /// Serialises creates (which check uniqueness) and read-modify-write updates.
     create_lock: Mutex<()>,
 }
 
@@ -69,6 +70,28 @@ impl SubscriptionStore for EmbeddedSubscriptionStore {
             }
         }
         Ok(listed)
+    }
+
+    async fn set_status(
+        &self,
+        customer_id: CustomerId,
+        workflow_id: WorkflowId,
+        status: SubscriptionStatus,
+    ) -> Result<(), StoreError> {
+        {
+            let _guard = self.create_lock.lock().expect("create lock");
+            let key = pair_key(customer_id.0, workflow_id.0);
+            let bytes = self
+                .subscriptions
+                .get(key)
+                .map_err(unavailable)?
+                .ok_or_else(|| StoreError::NotFound(format!("workflow {workflow_id}")))?;
+            let mut subscription: Subscription = decode(&bytes)?;
+            subscription.status = status;
+            subscription.updated_at = Timestamp::now();
+            self.subscriptions.insert(key, encode(&subscription)?).map_err(unavailable)?;
+        }
+        self.engine.sync().await.map_err(unavailable)
     }
 
     async fn list_all(&self) -> Result<Vec<Subscription>, StoreError> {
