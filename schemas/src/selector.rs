@@ -131,6 +131,8 @@ mod tests {
 
     use super::*;
 
+    // Owned values keep the `json!` literals at the call sites readable.
+    #[allow(clippy::needless_pass_by_value)]
     fn matches(pattern: Value, event: Value) -> bool {
         Selector::parse(&pattern, "/event_selector").unwrap().matches(&event)
     }
