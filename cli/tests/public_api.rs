@@ -1543,3 +1543,20 @@ async fn refused_events_never_reach_a_subscriber() {
     assert_accepted_total(&server, 1).await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
+    let server = TestServer::start(RunOptions::default()).await;
+    let mut stream = TcpStream::connect(server.public).await.unwrap();
+    stream
+        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: triggers\r\nContent-Type: application/json\r\n")
+        .await
+        .unwrap();
+    // The server gives a request head 10 s; well after that, the connection must be closed.
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the connection was still open after 30 s");
+    let health = server.http.send(Method::GET, &server.url("/healthz"), &[], "").await;
+    assert_eq!(health.status, StatusCode::OK);
+    server.stop().await;
+}

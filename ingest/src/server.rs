@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -19,6 +19,8 @@ use crate::routes::{Listener, route};
 
 /// How long in-flight requests may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, which: Listener, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
@@ -39,8 +41,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, which: Li
         let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
         let service = service_fn(move |request| handle(Arc::clone(&state), which, request));
-        let connection =
-            auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).into_owned();
+        let connection = connection_builder().serve_connection(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -52,6 +53,14 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, which: Li
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("some connections were still busy after the drain timeout");
     }
+}
+
+/// HTTP/1 and HTTP/2 with a deadline on request heads, so that a client trickling its headers
+/// (slowloris) cannot hold a connection open indefinitely.
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
 }
 
 async fn handle(
