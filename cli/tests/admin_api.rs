@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Reply, TestServer};
+use common::{Reply, TestServer, assert_alive, problem, validation};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use triggers::settings::RunOptions;
@@ -12,57 +12,6 @@ use triggers::settings::RunOptions;
 // ----------------------------------------------------------------------------------------------
 // Helpers
 // ----------------------------------------------------------------------------------------------
-
-/// Text that must never show up in an error body: stack traces and internal error messages.
-const INTERNAL_LEAKS: [&str; 8] =
-    ["panicked", "backtrace", ".rs:", "StoreError", "fjall", "rmp_serde", "Unavailable(", "called `Result::unwrap"];
-
-/// Asserts that `reply` is an RFC 9457 problem document with `status`, and returns it.
-#[track_caller]
-fn problem(reply: &Reply, status: u16) -> Value {
-    let text = String::from_utf8_lossy(&reply.body).into_owned();
-    assert_eq!(reply.status.as_u16(), status, "unexpected status; body: {text}");
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"), "body: {text}");
-    let body = reply.json();
-    let kind = body["type"].as_str().unwrap_or_else(|| panic!("problem without a type: {text}"));
-    assert!(kind.starts_with("urn:triggers:problem:"), "type is not a stable URN: {kind}");
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "problem without a title: {text}");
-    assert_eq!(body["status"], status, "status member differs from the HTTP status: {text}");
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem without a detail: {text}");
-    assert!(reply.header("x-request-id").is_some_and(|id| !id.is_empty()), "problem without x-request-id");
-    for leak in INTERNAL_LEAKS {
-        assert!(!text.contains(leak), "the problem leaks internals ({leak}): {text}");
-    }
-    body
-}
-
-/// Asserts a 422 validation problem whose `errors` name exactly `pointers` (in any order).
-#[track_caller]
-fn validation(reply: &Reply, pointers: &[&str]) -> Value {
-    let body = problem(reply, 422);
-    assert_eq!(body["type"], "urn:triggers:problem:validation-failed");
-    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("422 without errors: {body}"));
-    let mut got: Vec<&str> = errors
-        .iter()
-        .map(|error| {
-            assert!(error["detail"].as_str().is_some_and(|d| !d.is_empty()), "error without detail: {error}");
-            let pointer = error["pointer"].as_str().unwrap_or_else(|| panic!("error without pointer: {error}"));
-            assert!(pointer.is_empty() || pointer.starts_with('/'), "not a JSON pointer: {pointer:?}");
-            pointer
-        })
-        .collect();
-    got.sort_unstable();
-    let mut wanted = pointers.to_vec();
-    wanted.sort_unstable();
-    assert_eq!(got, wanted, "pointers of {body}");
-    body
-}
-
-/// Asserts that the server still answers `/healthz` (after a hostile request).
-async fn assert_alive(server: &TestServer) {
-    let reply = server.http.send(Method::GET, &server.url("/healthz"), &[], "").await;
-    assert_eq!(reply.status, StatusCode::OK, "the server stopped answering /healthz");
-}
 
 /// An admin request with a raw body and exactly these headers.
 async fn admin_raw(
