@@ -70,7 +70,7 @@ async fn retry_one(context: &Context, queued: QueuedRetry) -> Result<(), StoreEr
 /// What must still happen for a delivery to be resolved after its latest attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FollowUp {
-    /// Nothing: delivered.
+    /// Nothing: delivered, or the subscription is already deleted or disabled.
     Nothing,
     /// The endpoint answered 410: the workflow is gone, so its subscription is disabled and
     /// receives nothing more until its owner turns it back on.
