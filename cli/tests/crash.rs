@@ -2,7 +2,6 @@
 //! same data directory: every event that was answered `202` reaches its endpoint.
 
 mod common;
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -14,13 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{HttpClient, SUBSCRIPTION_PROPAGATION};
+use common::{Answer, HttpClient, SUBSCRIPTION_PROPAGATION, ScriptedReceiver};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use support::{Answer, ScriptedReceiver};
 use tokio::sync::Mutex;
 
 /// Concurrent clients posting events.

@@ -2,15 +2,13 @@
 //! 410, `Retry-After`, and slow endpoints that must not hold up fast ones.
 
 mod common;
-mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Receiver, SUBSCRIPTION_PROPAGATION, TestServer};
+use common::{Answer, Receiver, SUBSCRIPTION_PROPAGATION, ScriptedReceiver, TestServer};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{Answer, ScriptedReceiver};
 use triggers::settings::RunOptions;
 use triggers_embedded::Engine;
 use triggers_schemas::{Timestamp, WorkflowId};
@@ -135,7 +133,7 @@ async fn gone_resolves_the_event_and_disables_the_subscription() {
 
     // Had the 410 been retried, the retries would have come within this second (100 ms apart).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(endpoint.received.lock().await.len(), 1);
+    assert_eq!(endpoint.received().await.len(), 1);
     assert_eq!(get_event(&server, &key, &event_id).await["delivery_attempts"], 1);
 
     // The 410 disabled the subscription: later events are not sent to it.
@@ -145,7 +143,7 @@ async fn gone_resolves_the_event_and_disables_the_subscription() {
     let later = post(&server, &key, 2).await;
     let event = server.wait_for_status(&key, &later, "delivered", PATIENCE).await;
     assert_eq!(event["deliveries"], json!([]));
-    assert_eq!(endpoint.received.lock().await.len(), 1);
+    assert_eq!(endpoint.received().await.len(), 1);
     server.stop().await;
 }
 

@@ -2,15 +2,13 @@
 //! delivered twice, and nothing accepted before the stop is lost.
 
 mod common;
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{SUBSCRIPTION_PROPAGATION, TestServer};
+use common::{Answer, SUBSCRIPTION_PROPAGATION, ScriptedReceiver, TestServer, wait_until};
 use http::StatusCode;
 use serde_json::json;
-use support::{Answer, ScriptedReceiver, wait_until};
 use triggers::settings::RunOptions;
 
 const PATIENCE: Duration = Duration::from_secs(20);

@@ -50,7 +50,7 @@ async fn one_event_from_post_to_a_signed_webhook() {
     let unmatched_id = unmatched.json()["event_id"].as_str().unwrap().to_owned();
     let event = server.wait_for_status(&key, &unmatched_id, "delivered", Duration::from_secs(10)).await;
     assert_eq!(event["deliveries"], json!([]));
-    assert_eq!(receiver.received.lock().await.len(), 1);
+    assert_eq!(receiver.received().await.len(), 1);
 
     // Another customer cannot see it.
     let (_, other_key) = server.new_customer().await;

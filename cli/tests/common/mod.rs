@@ -1,8 +1,10 @@
 //! The test harness: a real `triggers serve` in-process on port 0 with its own data directory,
-//! an HTTP client, and a webhook receiver that records what it gets.
+//! an HTTP client, webhook receivers that record what they get (one with a fixed answer, one that
+//! follows a script), polling, and assertions on problem documents.
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,69 +183,146 @@ impl TestServer {
 
     /// Polls `GET /v1/events/{id}` until its status is `wanted`, or panics after `within`.
     pub async fn wait_for_status(&self, key: &str, event_id: &str, wanted: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
+        let what = format!("event {event_id} to become {wanted}");
+        wait_until(&what, within, || async {
             let reply = self.call(key, Method::GET, &format!("/v1/events/{event_id}"), "").await;
-            if reply.status == StatusCode::OK && reply.json()["status"] == wanted {
-                return reply.json();
-            }
-            assert!(Instant::now() < deadline, "event {event_id} never became {wanted}: {:?}", reply.body);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            (reply.status == StatusCode::OK && reply.json()["status"] == wanted).then(|| reply.json())
+        })
+        .await
     }
 }
 
-/// One webhook the receiver got.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Received {
-    /// The body as JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    /// A header as text.
-    pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
-    }
-}
-
-/// A webhook endpoint on loopback that records every request and answers with a settable status.
+/// A webhook endpoint on loopback that records every request and answers with a settable status
+/// (204 until told otherwise).
 #[derive(Clone)]
 pub struct Receiver {
-    pub addr: SocketAddr,
-    pub received: Arc<Mutex<Vec<Received>>>,
+    inner: ScriptedReceiver,
     answer: Arc<AtomicU16>,
 }
 
 impl Receiver {
     /// Starts a receiver that answers 204.
     pub async fn start() -> Self {
+        let answer = Arc::new(AtomicU16::new(204));
+        let current = Arc::clone(&answer);
+        let inner = ScriptedReceiver::start(move |_| Answer::status(current.load(Ordering::SeqCst))).await;
+        Self { inner, answer }
+    }
+
+    /// The URL to subscribe with.
+    pub fn url(&self) -> String {
+        self.inner.url()
+    }
+
+    /// Answers every later request with `status`.
+    pub fn answer_with(&self, status: u16) {
+        self.answer.store(status, Ordering::SeqCst);
+    }
+
+    /// Every request so far, in arrival order.
+    pub async fn received(&self) -> Vec<Hit> {
+        self.inner.hits().await
+    }
+
+    /// Waits until at least `count` webhooks arrived, or panics after `within`.
+    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Hit> {
+        self.inner.wait_for(count, within).await
+    }
+}
+
+/// How a [`ScriptedReceiver`] answers one request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Answer with this status and these headers.
+    Status(u16, Vec<(&'static str, String)>),
+    /// Answer with this status after this long.
+    Delayed(Duration, u16),
+    /// Never answer (the connection is held for a minute, far beyond any attempt timeout).
+    Hang,
+}
+
+impl Answer {
+    /// A plain status.
+    pub fn status(code: u16) -> Self {
+        Self::Status(code, Vec::new())
+    }
+}
+
+/// One request a [`ScriptedReceiver`] got.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// When it arrived, on the test's clock.
+    pub at: Instant,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Bytes,
+}
+
+impl Hit {
+    /// A header as text (empty when missing).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The `webhook-id` header: the event id.
+    pub fn webhook_id(&self) -> String {
+        self.headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+type Script = dyn Fn(usize) -> Answer + Send + Sync;
+
+/// A webhook endpoint on loopback that records every request (with its arrival time) and answers
+/// the n-th request (counting from 0, over every event) as its script says.
+#[derive(Clone)]
+pub struct ScriptedReceiver {
+    pub addr: SocketAddr,
+    hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+impl ScriptedReceiver {
+    /// Starts a receiver that answers request `n` with `script(n)`.
+    pub async fn start(script: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let receiver = Self {
-            addr: listener.local_addr().unwrap(),
-            received: Arc::default(),
-            answer: Arc::new(AtomicU16::new(204)),
-        };
-        let shared = receiver.clone();
+        let receiver = Self { addr: listener.local_addr().unwrap(), hits: Arc::default() };
+        let hits = Arc::clone(&receiver.hits);
+        let script: Arc<Script> = Arc::new(script);
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
+                let (hits, script) = (Arc::clone(&hits), Arc::clone(&script));
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                        let shared = shared.clone();
+                        let (hits, script) = (Arc::clone(&hits), Arc::clone(&script));
                         async move {
+                            let at = Instant::now();
                             let headers = request.headers().clone();
                             let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            shared.received.lock().await.push(Received { headers, body });
+                            let index = {
+                                let mut hits = hits.lock().await;
+                                hits.push(Hit { at, headers, body });
+                                hits.len() - 1
+                            };
                             let mut response = http::Response::new(Full::new(Bytes::new()));
-                            *response.status_mut() =
-                                StatusCode::from_u16(shared.answer.load(Ordering::SeqCst)).unwrap();
+                            match script(index) {
+                                Answer::Status(code, headers) => {
+                                    *response.status_mut() = StatusCode::from_u16(code).unwrap();
+                                    for (name, value) in headers {
+                                        response.headers_mut().insert(name, value.parse().unwrap());
+                                    }
+                                }
+                                Answer::Delayed(delay, code) => {
+                                    tokio::time::sleep(delay).await;
+                                    *response.status_mut() = StatusCode::from_u16(code).unwrap();
+                                }
+                                Answer::Hang => tokio::time::sleep(Duration::from_secs(60)).await,
+                            }
                             Ok::<_, std::convert::Infallible>(response)
                         }
                     });
@@ -261,22 +340,35 @@ impl Receiver {
         format!("http://{}/hook", self.addr)
     }
 
-    /// Answers every later request with `status`.
-    pub fn answer_with(&self, status: u16) {
-        self.answer.store(status, Ordering::SeqCst);
+    /// Every request so far, in arrival order.
+    pub async fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().await.clone()
     }
 
-    /// Waits until at least `count` webhooks arrived, or panics after `within`.
-    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + within;
-        loop {
-            let received = self.received.lock().await.clone();
-            if received.len() >= count {
-                return received;
-            }
-            assert!(Instant::now() < deadline, "only {} of {count} webhooks arrived", received.len());
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    /// Waits until at least `count` requests arrived, or panics after `within`.
+    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Hit> {
+        let what = format!("{count} requests at {}", self.url());
+        wait_until(&what, within, || async {
+            let hits = self.hits().await;
+            (hits.len() >= count).then_some(hits)
+        })
+        .await
+    }
+}
+
+/// Polls `probe` every 50 ms until it yields a value; panics naming `what` after `within`.
+pub async fn wait_until<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
         }
+        assert!(Instant::now() < deadline, "gave up after {within:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
