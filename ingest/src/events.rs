@@ -144,7 +144,10 @@ async fn idempotent_append(
         IdempotencyBegin::Fresh => match append(&state, customer_id, event).await {
             Ok((response, answer)) => {
                 if let Err(error) = state.ports.limits.complete_idempotent(customer_id, &key, &answer).await {
-                    tracing::warn!(%error, "recording an idempotent answer failed; a retry will be written again");
+                    // Releasing the claim lets a retry through (written again: at-least-once)
+                    // rather than answering it 409 until the key expires.
+                    tracing::warn!(%error, "recording an idempotent answer failed; releasing the key");
+                    let _ = state.ports.limits.abandon_idempotent(customer_id, &key).await;
                 }
                 Ok(response)
             }

@@ -43,7 +43,8 @@ pub trait LimitStore: Send + Sync + 'static {
     ) -> Result<RateDecision, StoreError>;
 
     /// Claims an idempotency key for a request whose body hashes to `fingerprint`; keys live for
-    /// `ttl_secs` after their first use.
+    /// `ttl_secs` after their first use. A claim left without an answer for a minute (its process
+    /// died mid-request) may be taken over, so a crash does not lock a key for the whole TTL.
     async fn begin_idempotent(
         &self,
         customer_id: CustomerId,

@@ -19,10 +19,16 @@ pub struct EmbeddedLimitStore {
     idempotency_lock: Mutex<()>,
 }
 
+/// How long a claimed key without an answer counts as in flight. A request takes far less; a claim
+/// older than this belongs to a process that died mid-request, and may be taken over.
+const IN_FLIGHT_MILLIS: i64 = 60_000;
+
 #[derive(Serialize, Deserialize)]
 struct IdempotencyEntry {
     fingerprint: [u8; 32],
     response: Option<Vec<u8>>,
+    #[serde(default)]
+    claimed_at: Timestamp,
     expires_at: Timestamp,
 }
 
@@ -53,6 +59,20 @@ pub fn decide(window_start: i64, used: u32, now_millis: i64, limit: u32, events:
     (current, used, RateDecision { granted, limit, remaining: limit - used, reset_secs })
 }
 
+/// What an existing entry answers a new request with, or `None` when the key may be claimed anew
+/// (the entry expired, or its claim was abandoned by a process that died mid-request).
+fn standing_claim(entry: IdempotencyEntry, fingerprint: &[u8; 32], now: Timestamp) -> Option<IdempotencyBegin> {
+    let abandoned = entry.response.is_none() && entry.claimed_at.plus_millis(IN_FLIGHT_MILLIS) <= now;
+    if entry.expires_at <= now || abandoned {
+        return None;
+    }
+    Some(match (entry.fingerprint == *fingerprint, entry.response) {
+        (false, _) => IdempotencyBegin::Mismatch,
+        (true, None) => IdempotencyBegin::InFlight,
+        (true, Some(response)) => IdempotencyBegin::Completed(response),
+    })
+}
+
 #[async_trait]
 impl LimitStore for EmbeddedLimitStore {
     async fn acquire(
@@ -78,18 +98,14 @@ impl LimitStore for EmbeddedLimitStore {
         let now = Timestamp::now();
         let _guard = self.idempotency_lock.lock().expect("idempotency lock");
         if let Some(bytes) = self.idempotency.get(&store_key).map_err(unavailable)? {
-            let entry: IdempotencyEntry = decode(&bytes)?;
-            if entry.expires_at > now {
-                return Ok(match (entry.fingerprint == *fingerprint, entry.response) {
-                    (false, _) => IdempotencyBegin::Mismatch,
-                    (true, None) => IdempotencyBegin::InFlight,
-                    (true, Some(response)) => IdempotencyBegin::Completed(response),
-                });
+            if let Some(standing) = standing_claim(decode(&bytes)?, fingerprint, now) {
+                return Ok(standing);
             }
         }
         let entry = IdempotencyEntry {
             fingerprint: *fingerprint,
             response: None,
+            claimed_at: now,
             expires_at: now.plus_millis(ttl_secs as i64 * 1000),
         };
         self.idempotency.insert(store_key, encode(&entry)?).map_err(unavailable)?;
@@ -118,6 +134,25 @@ impl LimitStore for EmbeddedLimitStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_answer_until_they_expire_or_are_abandoned() {
+        let at = |millis| Timestamp::from_millis(millis);
+        let entry = |response: Option<&[u8]>| IdempotencyEntry {
+            fingerprint: [1; 32],
+            response: response.map(<[u8]>::to_vec),
+            claimed_at: at(0),
+            expires_at: at(86_400_000),
+        };
+        assert_eq!(standing_claim(entry(None), &[1; 32], at(1_000)), Some(IdempotencyBegin::InFlight));
+        assert_eq!(standing_claim(entry(None), &[2; 32], at(1_000)), Some(IdempotencyBegin::Mismatch));
+        assert_eq!(standing_claim(entry(None), &[1; 32], at(60_000)), None, "abandoned claim");
+        assert_eq!(
+            standing_claim(entry(Some(b"202")), &[1; 32], at(60_000)),
+            Some(IdempotencyBegin::Completed(b"202".to_vec()))
+        );
+        assert_eq!(standing_claim(entry(Some(b"202")), &[1; 32], at(86_400_000)), None, "expired");
+    }
 
     #[test]
     fn windows_grant_up_to_the_limit_and_reset_each_second() {
