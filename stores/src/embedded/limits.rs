@@ -97,10 +97,10 @@ impl LimitStore for EmbeddedLimitStore {
         let store_key = idempotency_key(customer_id, key);
         let now = Timestamp::now();
         let _guard = self.idempotency_lock.lock().expect("idempotency lock");
-        if let Some(bytes) = self.idempotency.get(&store_key).map_err(unavailable)? {
-            if let Some(standing) = standing_claim(decode(&bytes)?, fingerprint, now) {
-                return Ok(standing);
-            }
+        if let Some(bytes) = self.idempotency.get(&store_key).map_err(unavailable)?
+            && let Some(standing) = standing_claim(decode(&bytes)?, fingerprint, now)
+        {
+            return Ok(standing);
         }
         let entry = IdempotencyEntry {
             fingerprint: *fingerprint,
