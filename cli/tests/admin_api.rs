@@ -13,22 +13,11 @@ use triggers::settings::RunOptions;
 // Helpers
 // ----------------------------------------------------------------------------------------------
 
-/// An admin request with a raw body and exactly these headers.
-async fn admin_raw(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<bytes::Bytes>,
-) -> Reply {
-    server.http.send(method, &server.admin_url(path), headers, body).await
-}
-
 /// An admin request with the admin token and a raw body.
 async fn admin_body(server: &TestServer, path: &str, body: impl Into<bytes::Bytes>) -> Reply {
     let auth = format!("Bearer {}", server.admin_token);
     let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
-    admin_raw(server, Method::POST, path, &headers, body).await
+    server.send_admin(Method::POST, path, &headers, body).await
 }
 
 /// Creates a customer from `body`; returns its id.
@@ -118,7 +107,7 @@ async fn every_admin_route_needs_the_admin_token() {
             if let Some(value) = authorization {
                 headers.push(("authorization", value));
             }
-            let reply = admin_raw(&server, Method::POST, path, &headers, body.to_string()).await;
+            let reply = server.send_admin(Method::POST, path, &headers, body.to_string()).await;
             let problem = problem(&reply, 401);
             assert_eq!(problem["type"], "urn:triggers:problem:unauthorized", "{authorization:?} {path}");
             assert!(reply.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
@@ -446,7 +435,7 @@ async fn the_listeners_do_not_serve_each_others_routes() {
         for auth in [&admin_auth, &public_auth] {
             let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
             let body = r#"{"type":"a","data":1}"#;
-            let reply = admin_raw(&server, method.clone(), &path, &headers, body).await;
+            let reply = server.send_admin(method.clone(), &path, &headers, body).await;
             assert_eq!(problem(&reply, 404)["type"], "urn:triggers:problem:not-found", "{method} {path}");
         }
     }
@@ -465,7 +454,7 @@ async fn admin_routing_errors_are_problems_with_request_ids() {
     let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
 
     for path in ["/", "/admin", "/admin/v1", "/admin/v2/customers", "/admin/v1/customers/x/y/z", "/admin/v1/keys"] {
-        let reply = admin_raw(&server, Method::POST, path, &headers, "{}").await;
+        let reply = server.send_admin(Method::POST, path, &headers, "{}").await;
         assert_eq!(problem(&reply, 404)["type"], "urn:triggers:problem:not-found", "{path}");
     }
     for (method, path) in [
@@ -474,7 +463,7 @@ async fn admin_routing_errors_are_problems_with_request_ids() {
         (Method::GET, keys_path(&customer_id)),
         (Method::PUT, keys_path(&customer_id)),
     ] {
-        let reply = admin_raw(&server, method.clone(), &path, &headers, "").await;
+        let reply = server.send_admin(method.clone(), &path, &headers, "").await;
         assert_eq!(problem(&reply, 405)["type"], "urn:triggers:problem:method-not-allowed");
         assert_eq!(reply.header("allow"), Some("POST"), "{method} {path}");
     }
@@ -489,11 +478,11 @@ async fn admin_routing_errors_are_problems_with_request_ids() {
     ];
     for (authorised, path, status) in cases {
         let headers = if authorised { headers.to_vec() } else { vec![("content-type", "application/json")] };
-        let first = admin_raw(&server, Method::POST, path, &headers, "{}").await;
-        let second = admin_raw(&server, Method::POST, path, &headers, "{}").await;
+        let first = server.send_admin(Method::POST, path, &headers, "{}").await;
+        let second = server.send_admin(Method::POST, path, &headers, "{}").await;
         let mut with_id = headers.clone();
         with_id.push(("x-request-id", "ops-4711"));
-        let echoed = admin_raw(&server, Method::POST, path, &with_id, "{}").await;
+        let echoed = server.send_admin(Method::POST, path, &with_id, "{}").await;
         for reply in [&first, &second, &echoed] {
             assert_eq!(reply.status.as_u16(), status, "{path}: {:?}", reply.body);
         }

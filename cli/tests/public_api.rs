@@ -21,17 +21,6 @@ const ONE_MIB: usize = 1_048_576;
 // Helpers
 // ----------------------------------------------------------------------------------------------
 
-/// A request to the public listener with exactly these headers.
-async fn send(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<bytes::Bytes>,
-) -> Reply {
-    server.http.send(method, &server.url(path), headers, body).await
-}
-
 /// `POST /v1/events` with the key, the given content type (none when `None`) and extra headers.
 async fn post_raw(
     server: &TestServer,
@@ -46,7 +35,7 @@ async fn post_raw(
         headers.push(("content-type", content_type));
     }
     headers.extend_from_slice(extra);
-    send(server, Method::POST, "/v1/events", &headers, body).await
+    server.send_public(Method::POST, "/v1/events", &headers, body).await
 }
 
 /// An API key of `customer_id` with exactly `scopes`.
@@ -60,7 +49,7 @@ async fn key_with_scopes(server: &TestServer, customer_id: &str, scopes: &[&str]
 
 /// The value of a counter at `/metrics`.
 async fn counter(server: &TestServer, name: &str) -> u64 {
-    let reply = send(server, Method::GET, "/metrics", &[], "").await;
+    let reply = server.send_public(Method::GET, "/metrics", &[], "").await;
     assert_eq!(reply.status, StatusCode::OK);
     let text = String::from_utf8(reply.body.to_vec()).unwrap();
     let line = text
@@ -292,9 +281,10 @@ async fn refusals_reach_a_client_that_sends_its_whole_body_first() {
         problem(&post_raw(&server, &key, Some("application/json"), &[], event_of_size(4 * ONE_MIB)).await, 413);
         let auth = format!("Bearer {key}");
         let headers = [("authorization", auth.as_str()), ("content-type", "text/plain")];
-        problem(&send(&server, Method::POST, "/v1/subscriptions", &headers, big.clone()).await, 415);
+        problem(&server.send_public(Method::POST, "/v1/subscriptions", &headers, big.clone()).await, 415);
         problem(
-            &send(&server, Method::POST, "/v1/subscriptions", &[("content-type", "application/json")], big.clone())
+            &server
+                .send_public(Method::POST, "/v1/subscriptions", &[("content-type", "application/json")], big.clone())
                 .await,
             401,
         );
@@ -557,7 +547,7 @@ async fn missing_malformed_and_unknown_keys_are_a_401_on_every_route() {
                 headers.push(("authorization", value));
             }
             let body = if *method == Method::POST { r#"{"type":"a","data":1}"# } else { "" };
-            let reply = send(&server, method.clone(), path, &headers, body).await;
+            let reply = server.send_public(method.clone(), path, &headers, body).await;
             let problem = problem(&reply, 401);
             assert_eq!(problem["type"], "urn:triggers:problem:unauthorized", "{authorization:?} {method} {path}");
             assert!(
@@ -1213,7 +1203,7 @@ async fn malformed_oversized_and_hostile_subscription_bodies_are_refused() {
         if let Some(content_type) = content_type {
             headers.push(("content-type", content_type));
         }
-        let reply = send(&server, Method::POST, "/v1/subscriptions", &headers, valid.clone()).await;
+        let reply = server.send_public(Method::POST, "/v1/subscriptions", &headers, valid.clone()).await;
         assert_eq!(problem(&reply, 415)["type"], "urn:triggers:problem:unsupported-media-type");
     }
     assert_alive(&server).await;
@@ -1347,7 +1337,7 @@ async fn unknown_routes_are_a_404_problem() {
     ] {
         for method in [Method::GET, Method::POST] {
             let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
-            let reply = send(&server, method.clone(), path, &headers, "").await;
+            let reply = server.send_public(method.clone(), path, &headers, "").await;
             let body = problem(&reply, 404);
             assert_eq!(body["type"], "urn:triggers:problem:not-found", "{method} {path}");
         }
@@ -1375,7 +1365,7 @@ async fn wrong_methods_are_a_405_problem_with_allow() {
     ];
     for (method, path, allow) in cases {
         let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
-        let reply = send(&server, method.clone(), &path, &headers, "").await;
+        let reply = server.send_public(method.clone(), &path, &headers, "").await;
         let body = problem(&reply, 405);
         assert_eq!(body["type"], "urn:triggers:problem:method-not-allowed");
         assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
@@ -1412,10 +1402,10 @@ async fn every_response_carries_a_request_id_echoed_or_generated() {
         if !content_type.is_empty() {
             headers.push(("content-type", content_type));
         }
-        let generated_a = send(&server, method.clone(), path, &headers, body).await;
-        let generated_b = send(&server, method.clone(), path, &headers, body).await;
+        let generated_a = server.send_public(method.clone(), path, &headers, body).await;
+        let generated_b = server.send_public(method.clone(), path, &headers, body).await;
         headers.push(("x-request-id", "req-7f3a_client.trace:42"));
-        let echoed = send(&server, method.clone(), path, &headers, body).await;
+        let echoed = server.send_public(method.clone(), path, &headers, body).await;
         for reply in [&generated_a, &generated_b, &echoed] {
             assert_eq!(reply.status.as_u16(), status, "{method} {path}: {:?}", reply.body);
         }
@@ -1434,15 +1424,15 @@ async fn every_response_carries_a_request_id_echoed_or_generated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operational_endpoints_answer_without_a_key() {
     let server = TestServer::start(RunOptions::default()).await;
-    let health = send(&server, Method::GET, "/healthz", &[], "").await;
+    let health = server.send_public(Method::GET, "/healthz", &[], "").await;
     assert_eq!(health.status, StatusCode::OK);
-    let ready = send(&server, Method::GET, "/readyz", &[], "").await;
+    let ready = server.send_public(Method::GET, "/readyz", &[], "").await;
     assert_eq!(ready.status, StatusCode::OK, "{:?}", ready.body);
 
     let (_, key) = server.new_customer().await;
     assert_eq!(server.post_event(&key, json!({"type": "a", "data": 1})).await.status, StatusCode::ACCEPTED);
     assert_eq!(server.post_event(&key, json!({"type": "a"})).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let metrics = send(&server, Method::GET, "/metrics", &[], "").await;
+    let metrics = server.send_public(Method::GET, "/metrics", &[], "").await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(metrics.header("content-type").is_some_and(|t| t.starts_with("text/plain")));
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
@@ -1450,7 +1440,7 @@ async fn operational_endpoints_answer_without_a_key() {
     assert_eq!(counter(&server, "triggers_events_accepted_total").await, 1);
     assert_eq!(counter(&server, "triggers_events_rejected_total").await, 1);
 
-    let openapi = send(&server, Method::GET, "/openapi.json", &[], "").await;
+    let openapi = server.send_public(Method::GET, "/openapi.json", &[], "").await;
     assert_eq!(openapi.status, StatusCode::OK);
     assert_eq!(openapi.header("content-type"), Some("application/json"));
     let document = openapi.json();

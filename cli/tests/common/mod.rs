@@ -138,6 +138,28 @@ impl TestServer {
         format!("http://{}{path}", self.admin)
     }
 
+    /// A request to the public listener with exactly these headers and this raw body.
+    pub async fn send_public(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        self.http.send(method, &self.url(path), headers, body).await
+    }
+
+    /// A request to the admin listener with exactly these headers and this raw body.
+    pub async fn send_admin(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        self.http.send(method, &self.admin_url(path), headers, body).await
+    }
+
     /// An admin API call.
     pub async fn admin_call(&self, method: Method, path: &str, body: Value) -> Reply {
         let auth = format!("Bearer {}", self.admin_token);
