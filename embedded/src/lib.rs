@@ -124,7 +124,7 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_syncs_share_fsyncs_and_data_survives_reopen() {
+    async fn every_concurrent_sync_is_answered_by_at_most_one_fsync_each_and_data_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
             let engine = Engine::open(dir.path()).unwrap();
@@ -143,6 +143,8 @@ mod tests {
             }
             let stats = engine.sync_stats();
             assert_eq!(stats.requests.load(Ordering::Relaxed), 200);
+            // How many requests share an fsync depends on timing; scripts/bench-ingest measures it
+            // (BENCHMARKS.md). Here: never more fsyncs than requests, and at least one.
             let fsyncs = stats.fsyncs.load(Ordering::Relaxed);
             assert!((1..=200).contains(&fsyncs), "fsyncs: {fsyncs}");
         }
