@@ -63,6 +63,7 @@ impl EmbeddedLeaseStore {
 #[async_trait]
 impl LeaseStore for EmbeddedLeaseStore {
     async fn ensure_leases(&self, shards: &[(ShardId, Vec<ShardId>)], initial: Checkpoint) -> Result<(), LeaseError> {
+        let mut created = false;
         {
             let _guard = self.write_lock.lock().expect("lease lock");
             for (shard, parents) in shards {
@@ -74,10 +75,12 @@ impl LeaseStore for EmbeddedLeaseStore {
                         counter: 0,
                         checkpoint: initial.clone(),
                     })?;
+                    created = true;
                 }
             }
         }
-        self.engine.sync().await.map_err(unavailable)
+        // The coordinator calls this every round; an fsync is owed only when a lease was added.
+        if created { self.engine.sync().await.map_err(unavailable) } else { Ok(()) }
     }
 
     async fn list_leases(&self) -> Result<Vec<Lease>, LeaseError> {
