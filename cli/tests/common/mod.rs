@@ -164,7 +164,7 @@ impl TestServer {
     pub async fn admin_call(&self, method: Method, path: &str, body: Value) -> Reply {
         let auth = format!("Bearer {}", self.admin_token);
         let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
-        self.http.send(method, &self.admin_url(path), &headers, body.to_string()).await
+        self.send_admin(method, path, &headers, body.to_string()).await
     }
 
     /// Creates a customer and an API key with every scope; returns (customer id, API key).
@@ -186,7 +186,7 @@ impl TestServer {
     pub async fn call(&self, key: &str, method: Method, path: &str, body: impl Into<Bytes>) -> Reply {
         let auth = format!("Bearer {key}");
         let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
-        self.http.send(method, &self.url(path), &headers, body).await
+        self.send_public(method, path, &headers, body).await
     }
 
     /// Creates a subscription; returns it (with its signing secret). Does not wait for it to
