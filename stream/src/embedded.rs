@@ -252,6 +252,10 @@ impl Stream for EmbeddedStream {
             let mut batch = self.inner.engine.batch();
             let mut highest = 0;
             for record in &records {
+                if let Err(too_large) = record.check_size() {
+                    results.push(Err(too_large));
+                    continue;
+                }
                 let key = hash_key(&record.partition_key);
                 let Some(shard) = shards.iter().find(|m| m.info.is_open() && m.info.hash_key_range.contains(key))
                 else {
