@@ -256,12 +256,43 @@ async fn a_body_over_one_mebibyte_is_a_413_and_writes_nothing() {
     let reply = post_raw(&server, &key, Some("application/json"), &[], event_of_size(ONE_MIB + 1)).await;
     let body = problem(&reply, 413);
     assert_eq!(body["type"], "urn:triggers:problem:payload-too-large");
+    assert!(body["detail"].as_str().unwrap().contains("at most 1048576 bytes"), "{body}");
     rate_limit_headers(&reply);
     // Far over.
     let reply = post_raw(&server, &key, Some("application/json"), &[], event_of_size(5 * ONE_MIB)).await;
     problem(&reply, 413);
     assert_alive(&server).await;
     assert_accepted_total(&server, 0).await;
+    server.stop().await;
+}
+
+/// MessagePack stores a float in 9 bytes where its JSON may take 4: an event under the body limit can
+/// be over the stream's record limit as stored (1 MiB, as Kinesis counts it). It is refused with a
+/// 413 before anything is written, its idempotency key included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_the_record_limit_as_stored_is_a_413_and_writes_nothing() {
+    let server = TestServer::start(RunOptions::default()).await;
+    let (_, key) = server.new_customer().await;
+    let floats = vec!["0.5"; 240_000].join(",");
+    let body = format!(r#"{{"type":"many.floats","data":[{floats}]}}"#);
+    assert!(body.len() < ONE_MIB, "the body itself is within the limit: {} bytes", body.len());
+
+    let headers = [("idempotency-key", "floats-1")];
+    let reply = post_raw(&server, &key, Some("application/json"), &headers, body.clone()).await;
+    let refused = problem(&reply, 413);
+    assert_eq!(refused["type"], "urn:triggers:problem:payload-too-large");
+    assert!(refused["detail"].as_str().unwrap().contains("as stored"), "{refused}");
+    rate_limit_headers(&reply);
+    // The same again: still refused, never a retryable answer.
+    problem(&post_raw(&server, &key, Some("application/json"), &[], body).await, 413);
+    assert_alive(&server).await;
+    assert_accepted_total(&server, 0).await;
+
+    // The key was not claimed by the refused request: a new event may use it.
+    let small = json!({"type": "many.floats", "data": [0.5]}).to_string();
+    let reply = post_raw(&server, &key, Some("application/json"), &headers, small).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", String::from_utf8_lossy(&reply.body));
+    assert_accepted_total(&server, 1).await;
     server.stop().await;
 }
 
@@ -297,17 +328,25 @@ async fn refusals_reach_a_client_that_sends_its_whole_body_first() {
     server.stop().await;
 }
 
+/// The body limit lets exactly 1 MiB through. An event that large cannot also fit the stream's
+/// 1 MiB record limit once the record's envelope (ids, times, field names) is added, so it is the
+/// record limit that refuses it; an event a little smaller is accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_of_exactly_one_mebibyte_is_accepted() {
+async fn a_body_of_exactly_one_mebibyte_is_read_whole_and_judged_as_stored() {
     let server = TestServer::start(RunOptions::default()).await;
     let (_, key) = server.new_customer().await;
-    let body = event_of_size(ONE_MIB);
-    let reply = post_raw(&server, &key, Some("application/json"), &[], body.clone()).await;
+    let reply = post_raw(&server, &key, Some("application/json"), &[], event_of_size(ONE_MIB)).await;
+    let refused = problem(&reply, 413);
+    assert!(refused["detail"].as_str().unwrap().contains("as stored"), "not the body limit's refusal: {refused}");
+    assert_accepted_total(&server, 0).await;
+
+    let size = ONE_MIB - 4096;
+    let reply = post_raw(&server, &key, Some("application/json"), &[], event_of_size(size)).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", String::from_utf8_lossy(&reply.body));
     let event_id = reply.json()["event_id"].as_str().unwrap().to_owned();
     let read = server.call(&key, Method::GET, &format!("/v1/events/{event_id}"), "").await;
     assert_eq!(read.status, StatusCode::OK);
-    assert_eq!(read.json()["data"].as_str().unwrap().len(), ONE_MIB - r#"{"type":"big.event","data":""}"#.len());
+    assert_eq!(read.json()["data"].as_str().unwrap().len(), size - r#"{"type":"big.event","data":""}"#.len());
     assert_accepted_total(&server, 1).await;
     server.stop().await;
 }

@@ -9,11 +9,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use triggers_schemas::{
-    CustomerId, EventId, FieldError, NewEvent, Problem, Scope, StoredEvent, StreamRecord, Timestamp,
-};
+use triggers_schemas::{EventId, FieldError, NewEvent, Problem, Scope, StoredEvent, StreamRecord, Timestamp};
 use triggers_stores::{IdempotencyBegin, RateDecision};
-use triggers_stream::AppendRecord;
+use triggers_stream::{AppendRecord, StreamError};
 
 use crate::AppState;
 use crate::auth::{self, Caller};
@@ -95,13 +93,16 @@ async fn accept(
         (NewEvent::from_json(parsed, "").map_err(Problem::validation)?, header_key)
     };
     let customer_id = caller.customer.customer_id;
+    let record = StreamRecord { event_id: EventId::generate(), customer_id, received_at: Timestamp::now(), event };
+    // Checked before the idempotency key is claimed, so that a refused event writes nothing.
+    let entry = stream_entry(&record)?;
 
-    let Some(key) = idempotency_key else { return append(state, customer_id, event).await.map(|(r, _)| r) };
+    let Some(key) = idempotency_key else { return append(state, record, entry).await.map(|(r, _)| r) };
     let fingerprint: [u8; 32] = Sha256::digest(&body).into();
     // hyper drops this future when the client hangs up mid-request. Claiming the key, writing the
     // event and recording the answer therefore run on a task of their own: a key claimed by a
     // request that nobody runs any more would answer every retry with a 409 for 24 hours.
-    let detached = tokio::spawn(idempotent_append(Arc::clone(state), customer_id, key, fingerprint, event));
+    let detached = tokio::spawn(idempotent_append(Arc::clone(state), key, fingerprint, record, entry));
     detached.await.unwrap_or_else(|_| Err(Problem::internal("the event could not be accepted; retry shortly")))
 }
 
@@ -131,17 +132,18 @@ fn check_request(
     Ok((cloudevent, idempotency_key(headers)?))
 }
 
-/// Claims `key`, then appends the event and records the answer, or replays the answer recorded.
+/// Claims `key`, then appends the record and records the answer, or replays the answer recorded.
 async fn idempotent_append(
     state: Arc<AppState>,
-    customer_id: CustomerId,
     key: String,
     fingerprint: [u8; 32],
-    event: NewEvent,
+    record: StreamRecord,
+    entry: AppendRecord,
 ) -> Result<http::Response<Body>, Problem> {
+    let customer_id = record.customer_id;
     let begun = state.ports.limits.begin_idempotent(customer_id, &key, &fingerprint, IDEMPOTENCY_TTL_SECS).await;
     match begun.map_err(|_| Problem::unavailable("the idempotency store is unavailable; retry shortly"))? {
-        IdempotencyBegin::Fresh => match append(&state, customer_id, event).await {
+        IdempotencyBegin::Fresh => match append(&state, record, entry).await {
             Ok((response, answer)) => {
                 if let Err(error) = state.ports.limits.complete_idempotent(customer_id, &key, &answer).await {
                     // Releasing the claim lets a retry through (written again: at-least-once)
@@ -240,28 +242,45 @@ fn from_cloudevent(body: Value) -> Result<(NewEvent, String), Vec<FieldError>> {
     }
 }
 
-/// Appends the event and answers 202. Also returns the body, for the idempotency store.
+/// The stream entry of a record, partitioned by customer; a 413 when the record, as stored, is
+/// over the stream's record limit. MessagePack can take more room than the JSON it came from (a
+/// float takes 9 bytes), so a body within the body limit is no proof.
+fn stream_entry(record: &StreamRecord) -> Result<AppendRecord, Problem> {
+    let entry = AppendRecord { partition_key: record.customer_id.to_string(), data: Bytes::from(record.encode()) };
+    entry.check_size().map_err(|too_large| append_refused(&too_large))?;
+    Ok(entry)
+}
+
+/// The answer to a client whose event the stream did not take.
+fn append_refused(error: &StreamError) -> Problem {
+    match error {
+        StreamError::RecordTooLarge { bytes, limit } => Problem::payload_too_large(format!(
+            "the event takes {bytes} bytes as stored, over the stream's limit of {limit} bytes \
+             (numbers take more room stored than in JSON); send a smaller event"
+        )),
+        _ => Problem::unavailable("the event stream is unavailable; the event was not accepted, retry shortly"),
+    }
+}
+
+/// Appends the record and answers 202. Also returns the body, for the idempotency store.
 async fn append(
     state: &AppState,
-    customer_id: CustomerId,
-    event: NewEvent,
+    record: StreamRecord,
+    entry: AppendRecord,
 ) -> Result<(http::Response<Body>, Vec<u8>), Problem> {
-    let record = StreamRecord { event_id: EventId::generate(), customer_id, received_at: Timestamp::now(), event };
-    let append = AppendRecord { partition_key: record.customer_id.to_string(), data: Bytes::from(record.encode()) };
-    let appended = state.ports.stream.append(vec![append]).await;
-    let stream_down =
-        || Problem::unavailable("the event stream is unavailable; the event was not accepted, retry shortly");
-    match appended {
+    match state.ports.stream.append(vec![entry]).await {
         Ok(mut results) if matches!(results.first(), Some(Ok(_))) => drop(results.pop()),
         Ok(results) => {
-            if let Some(Err(error)) = results.first() {
-                tracing::warn!(%error, "append refused");
-            }
-            return Err(stream_down());
+            let error = match results.into_iter().next() {
+                Some(Err(error)) => error,
+                _ => StreamError::Unavailable("the stream gave no result for the event".into()),
+            };
+            tracing::warn!(%error, event_id = %record.event_id, "append refused");
+            return Err(append_refused(&error));
         }
         Err(error) => {
-            tracing::warn!(%error, "append failed");
-            return Err(stream_down());
+            tracing::warn!(%error, event_id = %record.event_id, "append failed");
+            return Err(append_refused(&error));
         }
     }
     state.metrics.events_accepted.fetch_add(1, Ordering::Relaxed);
@@ -304,5 +323,25 @@ pub(crate) async fn get(state: &AppState, headers: &HeaderMap, id: &str) -> http
     match found.await {
         Ok(event) => json(StatusCode::OK, &event.detailed_view()),
         Err(refused) => problem(&refused),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_record_too_large_is_a_413_and_never_a_retryable_answer() {
+        let too_large = append_refused(&StreamError::RecordTooLarge { bytes: 1_048_577, limit: 1_048_576 });
+        assert_eq!(too_large.status, 413);
+        assert!(too_large.detail.contains("1048577 bytes as stored"), "{}", too_large.detail);
+        assert!(too_large.detail.contains("1048576"), "{}", too_large.detail);
+        for down in [
+            StreamError::Unavailable("network".into()),
+            StreamError::Throttled("busy".into()),
+            StreamError::NoSuchStream("events".into()),
+        ] {
+            assert_eq!(append_refused(&down).status, 503, "{down}");
+        }
     }
 }

@@ -5,9 +5,13 @@
 //!   `arrival millis (i64 BE) ++ partition key length (u16 BE) ++ partition key ++ data`. Keys of one
 //!   shard are contiguous and in sequence order, so a read is one range scan.
 //! - keyspace `stream_shards`: key `shard index (u32 BE)`, value the shard's metadata (MessagePack).
+//! - keyspace `stream_state`: key `high_water`, value the highest sequence number ever given
+//!   (u64 BE), written in the same batch as the records or shard boundaries that used it.
 //!
 //! Sequence numbers come from one counter for the whole stream and are given out, and committed to
-//! the journal, under one lock; so a record with a higher number is always committed later. Readers
+//! the journal, under one lock; so a record with a higher number is always committed later. The
+//! counter never goes back, not even after the trim has deleted every record: consumers resume
+//! from checkpoints, and a number at or below a checkpoint would never be read. Readers
 //! see only records below the *durable watermark*, the highest number known to be synced to disk:
 //! a record is delivered only once its `202` could have been sent, and after a crash no checkpoint
 //! can point past a record that was lost with the page cache.
@@ -36,6 +40,8 @@ struct Inner {
     engine: Engine,
     records: Keyspace,
     shard_metadata: Keyspace,
+    /// Holds the high-water mark.
+    state: Keyspace,
     /// Held while sequence numbers are given out and the records committed, and while resharding.
     append_lock: Mutex<()>,
     shards: RwLock<Vec<ShardMeta>>,
@@ -45,6 +51,9 @@ struct Inner {
     durable_watermark: AtomicU64,
     retention: Duration,
 }
+
+/// The key, in `stream_state`, of the highest sequence number ever given.
+const HIGH_WATER_KEY: &[u8] = b"high_water";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ShardMeta {
@@ -59,6 +68,7 @@ impl EmbeddedStream {
     pub fn open(engine: &Engine, shard_count: u32, retention: Duration) -> Result<Self, StreamError> {
         let records = engine.keyspace("stream_records").map_err(unavailable)?;
         let shard_metadata = engine.keyspace("stream_shards").map_err(unavailable)?;
+        let state = engine.keyspace("stream_state").map_err(unavailable)?;
         let mut shards = Vec::new();
         for entry in shard_metadata.iter() {
             let (_, value) = entry.into_inner().map_err(unavailable)?;
@@ -66,8 +76,13 @@ impl EmbeddedStream {
         }
         shards.sort_by_key(|meta| meta.index);
 
-        // Sequence numbers continue after the highest ever given: the last record on disk, or a
-        // shard boundary recorded at a split or merge, whichever is higher.
+        // Sequence numbers continue after the highest ever given: the high-water mark, or the last
+        // record on disk or a shard boundary recorded at a split or merge (all a stream written
+        // before the mark existed has), whichever is higher.
+        let high_water = match state.get(HIGH_WATER_KEY).map_err(unavailable)? {
+            Some(value) => decode_high_water(&value)?,
+            None => 0,
+        };
         let mut last_record = 0;
         for meta in &shards {
             if let Some(entry) = records.prefix(meta.index.to_be_bytes()).next_back() {
@@ -81,13 +96,14 @@ impl EmbeddedStream {
             .filter_map(SequenceNumber::as_u64)
             .max()
             .unwrap_or(0);
-        let highest = last_record.max(last_boundary);
+        let highest = high_water.max(last_record).max(last_boundary);
 
         let stream = Self {
             inner: Arc::new(Inner {
                 engine: engine.clone(),
                 records,
                 shard_metadata,
+                state,
                 append_lock: Mutex::new(()),
                 shards: RwLock::new(shards),
                 next_sequence: AtomicU64::new(highest + 1),
@@ -102,7 +118,7 @@ impl EmbeddedStream {
                 .enumerate()
                 .map(|(i, range)| new_shard(i as u32, range, start.clone(), None, None))
                 .collect();
-            stream.persist_shards(&created)?;
+            stream.persist_shards(&created, None)?;
             *stream.inner.shards.write().expect("shard lock") = created;
         }
         Ok(stream)
@@ -143,11 +159,15 @@ impl EmbeddedStream {
         Ok(deleted)
     }
 
-    fn persist_shards(&self, metas: &[ShardMeta]) -> Result<(), StreamError> {
+    /// Writes shard metadata, and the high-water mark when numbers were given for it, in one batch.
+    fn persist_shards(&self, metas: &[ShardMeta], high_water: Option<u64>) -> Result<(), StreamError> {
         let mut batch = self.inner.engine.batch();
         for meta in metas {
             let value = rmp_serde::to_vec_named(meta).map_err(unavailable)?;
             batch.insert(&self.inner.shard_metadata, meta.index.to_be_bytes(), value);
+        }
+        if let Some(high_water) = high_water {
+            batch.insert(&self.inner.state, HIGH_WATER_KEY, high_water.to_be_bytes());
         }
         batch.commit().map_err(unavailable)
     }
@@ -186,7 +206,7 @@ impl EmbeddedStream {
                 changed.push(child.clone());
                 shards.push(child);
             }
-            self.persist_shards(&changed)?;
+            self.persist_shards(&changed, Some(boundary))?;
             boundary
         };
         self.inner.engine.sync().await.map_err(unavailable)?;
@@ -232,6 +252,10 @@ impl Stream for EmbeddedStream {
             let mut batch = self.inner.engine.batch();
             let mut highest = 0;
             for record in &records {
+                if let Err(too_large) = record.check_size() {
+                    results.push(Err(too_large));
+                    continue;
+                }
                 let key = hash_key(&record.partition_key);
                 let Some(shard) = shards.iter().find(|m| m.info.is_open() && m.info.hash_key_range.contains(key))
                 else {
@@ -246,6 +270,9 @@ impl Stream for EmbeddedStream {
                 highest = sequence;
                 batch.insert(&self.inner.records, encode_key(shard.index, sequence), encode_value(arrived_at, record));
                 results.push(Ok(Appended { shard_id: shard.info.shard_id.clone(), sequence_number: sequence.into() }));
+            }
+            if highest > 0 {
+                batch.insert(&self.inner.state, HIGH_WATER_KEY, highest.to_be_bytes());
             }
             batch.commit().map_err(unavailable)?;
             highest
@@ -403,6 +430,13 @@ fn decode_record(sequence: u64, value: &[u8]) -> ShardRecord {
     }
 }
 
+fn decode_high_water(value: &[u8]) -> Result<u64, StreamError> {
+    let bytes: [u8; 8] = value
+        .try_into()
+        .map_err(|_| StreamError::Unavailable(format!("stream high-water mark has {} bytes, not 8", value.len())))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
 fn sequence_u64(sequence: &SequenceNumber) -> Result<u64, StreamError> {
     sequence.as_u64().ok_or_else(|| StreamError::Invalid(format!("sequence number {sequence} is out of range")))
 }
@@ -450,5 +484,33 @@ mod tests {
             let mut reader = stream.open_reader(&shard.shard_id, StartPosition::TrimHorizon).await.unwrap();
             assert!(reader.next_batch(100).await.unwrap().records.is_empty());
         }
+    }
+
+    /// After a quiet spell the trim deletes every record; numbers given after a restart must still
+    /// be above every number given before, or a reader resuming from its checkpoint skips them.
+    #[tokio::test]
+    async fn sequence_numbers_stay_above_a_checkpoint_after_the_trim_empties_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Duration::from_secs(60);
+        let record = |key: &str| AppendRecord { partition_key: key.into(), data: Bytes::from("x") };
+        let (shard, checkpoint) = {
+            let engine = Engine::open(dir.path()).unwrap();
+            let stream = EmbeddedStream::open(&engine, 1, retention).unwrap();
+            let appended = stream.append((0..5).map(|i| record(&format!("k{i}"))).collect()).await.unwrap();
+            let last = appended.into_iter().map(Result::unwrap).max_by_key(|a| a.sequence_number.clone()).unwrap();
+            assert_eq!(stream.trim_expired(Timestamp::now().plus_millis(61_000)).unwrap(), 5);
+            (last.shard_id, last.sequence_number)
+        };
+
+        let engine = Engine::open(dir.path()).unwrap();
+        let stream = EmbeddedStream::open(&engine, 1, retention).unwrap();
+        let appended = stream.append(vec![record("a"), record("b")]).await.unwrap();
+        for landed in &appended {
+            assert!(landed.as_ref().unwrap().sequence_number > checkpoint, "{landed:?} is not above {checkpoint}");
+        }
+        let mut reader = stream.open_reader(&shard, StartPosition::AfterSequence(checkpoint)).await.unwrap();
+        let read = reader.next_batch(100).await.unwrap().records;
+        let keys: Vec<_> = read.iter().map(|r| r.partition_key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
     }
 }

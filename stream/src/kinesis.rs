@@ -4,6 +4,11 @@
 //! that matters to consumers, the adapter papers over it: moto never signals the end of a closed
 //! shard, so a reader that finds nothing to read asks ListShards (rarely) whether its shard is
 //! closed and which shards replaced it.
+//!
+//! Every call is bounded in time ([`ATTEMPT_TIMEOUT`], [`CALL_TIMEOUT`]): the AWS SDK sets no
+//! operation timeout of its own, and an endpoint that accepts a connection and never answers would
+//! otherwise hold the caller for good. A call that runs out of time is
+//! [`StreamError::Unavailable`], like any other transport failure.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -11,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::config::timeout::TimeoutConfig;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
@@ -28,6 +34,11 @@ use crate::port::{
     Stream, StreamError,
 };
 
+/// How long one attempt of a Kinesis call may take. Kinesis answers in milliseconds; the bound is
+/// there for a service or network that stopped answering.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one Kinesis call may take, the SDK's retries of failed attempts included.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// PutRecords accepts at most this many records per call.
 const MAX_RECORDS_PER_PUT: usize = 500;
 /// PutRecords accepts at most this many bytes (data plus partition keys) per call.
@@ -55,10 +66,11 @@ pub struct KinesisStream {
 }
 
 impl KinesisStream {
-    /// The stream named `stream_name`, reached through `client`. Nothing is checked until the first
-    /// call; see [`create_if_missing`] to make sure the stream exists.
-    pub fn new(client: Client, stream_name: impl Into<String>) -> Self {
-        Self { client, stream_name: Arc::from(stream_name.into()) }
+    /// The stream named `stream_name`, reached through a client configured like `client`, with
+    /// the adapter's timeouts where that configuration sets none ([`with_call_timeouts`]). Nothing
+    /// is checked until the first call; see [`create_if_missing`] to make sure the stream exists.
+    pub fn new(client: &Client, stream_name: impl Into<String>) -> Self {
+        Self { client: with_call_timeouts(client), stream_name: Arc::from(stream_name.into()) }
     }
 
     /// The name of the stream.
@@ -66,34 +78,67 @@ impl KinesisStream {
         &self.stream_name
     }
 
-    /// The error for a failed call that names shards. Kinesis answers ResourceNotFoundException
-    /// both for a missing stream and for a missing shard, so ListShards tells which is missing.
+    /// The error for a failed call that names shards; see [`shard_call_error`].
     async fn shard_call_error<E>(&self, operation: &str, error: &SdkError<E>, shards: &[&ShardId]) -> StreamError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let (failure, message) = describe_sdk_error(operation, error);
-        let first =
-            || StreamError::NoSuchShard(shards.first().map_or_else(|| ShardId(String::new()), |s| (*s).clone()));
-        if failure != Failure::NotFound {
-            return failure.into_error(message, first);
-        }
-        debug!(stream = %self.stream_name, shards = ?shards, %message, "resource not found");
-        match list_all_shards(&self.client, &self.stream_name).await {
-            Ok(listed) => shards
-                .iter()
-                .find(|shard| !listed.iter().any(|info| &info.shard_id == **shard))
-                .map_or_else(first, |missing| StreamError::NoSuchShard((*missing).clone())),
-            Err(missing @ StreamError::NoSuchStream(_)) => missing,
-            Err(_) => first(),
-        }
+        shard_call_error(&self.client, &self.stream_name, operation, error, shards).await
     }
+}
+
+/// `client`, with [`ATTEMPT_TIMEOUT`] and [`CALL_TIMEOUT`] wherever its configuration sets no
+/// attempt or operation timeout. A timeout the caller set, or explicitly disabled, is kept.
+pub fn with_call_timeouts(client: &Client) -> Client {
+    let config = client.config();
+    let defaults = TimeoutConfig::builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).operation_timeout(CALL_TIMEOUT);
+    let timeouts = match config.timeout_config() {
+        Some(set) => set.to_builder().take_unset_from(defaults).build(),
+        None => defaults.build(),
+    };
+    Client::from_conf(config.to_builder().timeout_config(timeouts).build())
+}
+
+/// The error for a failed call that names shards. Kinesis answers ResourceNotFoundException both
+/// for a missing stream and for a missing shard, and a shard it has just created or whose state it
+/// has not yet propagated may briefly be "not found" too. Only a shard that ListShards confirms
+/// absent is [`StreamError::NoSuchShard`] (its readers end for good); a shard ListShards still
+/// shows, or a ListShards that fails, makes the error [`StreamError::Unavailable`], to be retried.
+async fn shard_call_error<E>(
+    client: &Client,
+    stream_name: &str,
+    operation: &str,
+    error: &SdkError<E>,
+    shards: &[&ShardId],
+) -> StreamError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (failure, message) = describe_sdk_error(operation, error);
+    if failure != Failure::NotFound {
+        return failure.into_error(message, || StreamError::NoSuchStream(stream_name.to_owned()));
+    }
+    debug!(stream = stream_name, shards = ?shards, %message, "resource not found");
+    match list_all_shards(client, stream_name).await {
+        Ok(listed) => missing_shard(shards, &listed).map_or_else(
+            || StreamError::Unavailable(format!("{message} (yet ListShards shows every shard named)")),
+            StreamError::NoSuchShard,
+        ),
+        Err(missing @ StreamError::NoSuchStream(_)) => missing,
+        Err(listing) => StreamError::Unavailable(format!("{message} (and ListShards failed: {listing})")),
+    }
+}
+
+/// The first of `shards` that `listed` does not hold.
+fn missing_shard(shards: &[&ShardId], listed: &[ShardInfo]) -> Option<ShardId> {
+    shards.iter().find(|shard| !listed.iter().any(|info| &info.shard_id == **shard)).map(|shard| (*shard).clone())
 }
 
 /// Creates the stream with `shard_count` shards unless it exists, then waits until it is ACTIVE.
 ///
 /// An existing stream is left as it is, whatever its shard count.
 pub async fn create_if_missing(client: &Client, stream_name: &str, shard_count: u32) -> Result<(), StreamError> {
+    let client = &with_call_timeouts(client);
     let no_such_stream = || StreamError::NoSuchStream(stream_name.to_owned());
     // Describe first, so that a deployment whose stream exists needs no CreateStream permission.
     match client.describe_stream_summary().stream_name(stream_name).send().await {
@@ -162,9 +207,23 @@ async fn wait_until_active(
 impl Stream for KinesisStream {
     async fn append(&self, records: Vec<AppendRecord>) -> Result<Vec<Result<Appended, StreamError>>, StreamError> {
         let total = records.len();
-        let chunks = chunk_ranges(&records);
-        let mut remaining = records.into_iter();
-        let mut results = Vec::with_capacity(total);
+        // One slot per record, in order. A record over the size limit is refused here, alone:
+        // Kinesis would fail the whole call with it, and retrying could never help.
+        let mut slots: Vec<Option<Result<Appended, StreamError>>> = Vec::with_capacity(total);
+        let mut sendable = Vec::with_capacity(total);
+        let mut positions = Vec::with_capacity(total);
+        for (position, record) in records.into_iter().enumerate() {
+            match record.check_size() {
+                Ok(()) => {
+                    sendable.push(record);
+                    positions.push(position);
+                    slots.push(None);
+                }
+                Err(too_large) => slots.push(Some(Err(too_large))),
+            }
+        }
+        let chunks = chunk_ranges(&sendable);
+        let mut remaining = sendable.into_iter();
         for chunk in chunks {
             let entries =
                 remaining.by_ref().take(chunk.len()).map(request_entry).collect::<Result<Vec<_>, StreamError>>()?;
@@ -178,25 +237,36 @@ impl Stream for KinesisStream {
                     if failed > 0 {
                         warn!(stream = %self.stream_name, failed, sent, "PutRecords rejected some records");
                     }
-                    results.extend(chunk_results);
+                    for (position, result) in positions[chunk].iter().zip(chunk_results) {
+                        slots[*position] = Some(result);
+                    }
                 }
                 Err(error) => {
                     let (failure, message) = describe_sdk_error("PutRecords", &error);
                     let error = failure.into_error(message, || StreamError::NoSuchStream(self.stream_name.to_string()));
-                    // Nothing was written yet: the whole call failed.
-                    if results.is_empty() {
+                    // Nothing was sent or refused yet: the whole call failed.
+                    if slots.iter().all(Option::is_none) {
                         return Err(error);
                     }
                     // Earlier chunks are durable and must be reported as such, or the caller would
-                    // resend them; the rest of the records share this chunk's failure.
-                    let unsent = total - results.len();
+                    // resend them; the records not sent yet share this chunk's failure.
+                    let unsent = slots.iter().filter(|slot| slot.is_none()).count();
                     warn!(stream = %self.stream_name, %error, unsent, "PutRecords failed part-way");
-                    results.resize(total, Err(error));
+                    for slot in slots.iter_mut().filter(|slot| slot.is_none()) {
+                        *slot = Some(Err(error.clone()));
+                    }
                     break;
                 }
             }
         }
-        Ok(results)
+        Ok(slots
+            .into_iter()
+            .map(|slot| {
+                slot.unwrap_or_else(|| {
+                    Err(StreamError::Unavailable("PutRecords returned no result for the record".into()))
+                })
+            })
+            .collect())
     }
 
     async fn list_shards(&self) -> Result<Vec<ShardInfo>, StreamError> {
@@ -216,7 +286,8 @@ impl Stream for KinesisStream {
             start: from,
             iterator,
             last_sequence: None,
-            lineage: None,
+            listing: None,
+            get_records_calls: 0,
             finished: None,
         }))
     }
@@ -265,8 +336,10 @@ struct KinesisShardReader {
     iterator: Option<String>,
     /// The last record returned, so a renewed iterator resumes just after it.
     last_sequence: Option<SequenceNumber>,
-    /// The shard's state as ListShards last told it, and when.
-    lineage: Option<(Instant, Lineage)>,
+    /// The shard's state as ListShards last told it.
+    listing: Option<Listing>,
+    /// How many GetRecords calls this reader has issued: tells which came after a listing.
+    get_records_calls: u64,
     /// The children, once the end of the shard was reached.
     finished: Option<Vec<ShardId>>,
 }
@@ -316,11 +389,12 @@ impl ShardReader for KinesisShardReader {
             }
             // Only a reader at the tip asks: an empty answer with records still ahead (Kinesis gives
             // those at times) says so through MillisBehindLatest.
-            None if batch.records.is_empty() && batch.millis_behind_latest == 0 => match self.closed_by_listing().await
-            {
-                Some(children) => Ok(self.finish(batch, children)),
-                None => Ok(batch),
-            },
+            None if batch.records.is_empty() && batch.millis_behind_latest == 0 => {
+                match self.closed_by_listing(self.get_records_calls).await {
+                    Some(children) => Ok(self.finish(batch, children)),
+                    None => Ok(batch),
+                }
+            }
             None => Ok(batch),
         }
     }
@@ -335,33 +409,36 @@ impl KinesisShardReader {
         max_records: usize,
     ) -> Result<Option<GetRecordsOutput>, StreamError> {
         let limit = get_records_limit(max_records);
+        self.get_records_calls += 1;
         let error = match self.client.get_records().shard_iterator(iterator).limit(limit).send().await {
             Ok(output) => return Ok(Some(output)),
             Err(error) => error,
         };
-        let (failure, message) = describe_sdk_error("GetRecords", &error);
-        if failure != Failure::ExpiredIterator {
-            return Err(failure.into_error(message, || StreamError::NoSuchShard(self.shard.clone())));
+        if describe_sdk_error("GetRecords", &error).0 != Failure::ExpiredIterator {
+            return Err(self.shard_call_error("GetRecords", &error).await);
         }
         let position = self.last_sequence.clone().map_or_else(|| self.start.clone(), StartPosition::AfterSequence);
         debug!(stream = %self.stream_name, shard = %self.shard, ?position, "shard iterator expired; renewing");
         let renewed = match get_shard_iterator(&self.client, &self.stream_name, &self.shard, &position).await {
             Ok(Some(renewed)) => renewed,
             Ok(None) => return Ok(None),
-            Err(error) => {
-                let (failure, message) = describe_sdk_error("GetShardIterator", &error);
-                return Err(failure.into_error(message, || StreamError::NoSuchShard(self.shard.clone())));
-            }
+            Err(error) => return Err(self.shard_call_error("GetShardIterator", &error).await),
         };
         // Kept at once, so that a retry after a failure below starts from the fresh iterator.
         self.iterator = Some(renewed.clone());
+        self.get_records_calls += 1;
         match self.client.get_records().shard_iterator(renewed).limit(limit).send().await {
             Ok(output) => Ok(Some(output)),
-            Err(error) => {
-                let (failure, message) = describe_sdk_error("GetRecords", &error);
-                Err(failure.into_error(message, || StreamError::NoSuchShard(self.shard.clone())))
-            }
+            Err(error) => Err(self.shard_call_error("GetRecords", &error).await),
         }
+    }
+
+    /// The error for a failed call on this reader's shard; see [`shard_call_error`].
+    async fn shard_call_error<E>(&self, operation: &str, error: &SdkError<E>) -> StreamError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        shard_call_error(&self.client, &self.stream_name, operation, error, &[&self.shard]).await
     }
 
     /// Marks the shard finished and puts the children in the batch.
@@ -379,17 +456,24 @@ impl KinesisShardReader {
         Ok(children_of(&self.shard, &shards))
     }
 
-    /// Whether ListShards says the shard is closed and this reader has read all of it: the children
-    /// if so. Asked at most every [`CLOSURE_CHECK_INTERVAL`]; a failed ListShards is only logged,
-    /// as the next empty batch asks again.
+    /// Whether ListShards says the shard is closed and this reader has read all of it, given that
+    /// GetRecords call number `empty_call` came back empty at the tip: the children if so. Asked
+    /// at most every [`CLOSURE_CHECK_INTERVAL`]; a failed ListShards is only logged, as the next
+    /// empty batch asks again.
     ///
     /// This exists for moto, which for a closed shard keeps returning an iterator and never the
     /// child shards. Kinesis itself ends a shard through GetRecords before this is needed.
-    async fn closed_by_listing(&mut self) -> Option<Vec<ShardId>> {
-        let fresh = self.lineage.as_ref().is_some_and(|(checked, _)| checked.elapsed() < CLOSURE_CHECK_INTERVAL);
+    async fn closed_by_listing(&mut self, empty_call: u64) -> Option<Vec<ShardId>> {
+        let fresh = self.listing.as_ref().is_some_and(|listing| listing.at.elapsed() < CLOSURE_CHECK_INTERVAL);
         if !fresh {
             match list_all_shards(&self.client, &self.stream_name).await {
-                Ok(shards) => self.lineage = Some((Instant::now(), lineage_of(&self.shard, &shards))),
+                Ok(shards) => {
+                    self.listing = Some(Listing {
+                        at: Instant::now(),
+                        calls_before: self.get_records_calls,
+                        lineage: lineage_of(&self.shard, &shards),
+                    });
+                }
                 Err(error) => {
                     warn!(
                         stream = %self.stream_name, shard = %self.shard, %error,
@@ -399,12 +483,15 @@ impl KinesisShardReader {
                 }
             }
         }
-        match &self.lineage {
-            Some((_, Lineage::Closed { ending, children })) if read_to_end(self.last_sequence.as_ref(), ending) => {
-                Some(children.clone())
-            }
-            _ => None,
+        let listing = self.listing.as_ref()?;
+        let ended = ended_by_listing(listing, self.last_sequence.as_ref(), empty_call);
+        if ended.is_none() && matches!(listing.lineage, Lineage::Closed { .. }) {
+            debug!(
+                stream = %self.stream_name, shard = %self.shard,
+                "the shard is listed closed; reading on until a read issued after the listing finds nothing"
+            );
         }
+        ended
     }
 }
 
@@ -496,20 +583,21 @@ fn get_records_limit(max_records: usize) -> i32 {
 }
 
 /// Groups records into PutRecords calls of at most 500 records and 5 MiB each, keeping their order.
-/// A record too large on its own gets a call to itself, for Kinesis to reject.
+/// A record too large on its own gets a call to itself (the adapter refuses such records before
+/// they get here).
 fn chunk_ranges(records: &[AppendRecord]) -> Vec<Range<usize>> {
     let mut ranges = Vec::new();
     let mut start = 0;
-    let mut bytes = 0;
+    let mut bytes: usize = 0;
     for (index, record) in records.iter().enumerate() {
-        let size = record.data.len() + record.partition_key.len();
+        let size = record.size();
         let count = index - start;
-        if count > 0 && (count == MAX_RECORDS_PER_PUT || bytes + size > MAX_BYTES_PER_PUT) {
+        if count > 0 && (count == MAX_RECORDS_PER_PUT || bytes.saturating_add(size) > MAX_BYTES_PER_PUT) {
             ranges.push(start..index);
             start = index;
             bytes = 0;
         }
-        bytes += size;
+        bytes = bytes.saturating_add(size);
     }
     if start < records.len() {
         ranges.push(start..records.len());
@@ -624,6 +712,34 @@ enum Lineage {
     Open,
     /// Closed at `ending`, replaced by `children`.
     Closed { ending: SequenceNumber, children: Vec<ShardId> },
+}
+
+/// One ListShards answer about a reader's shard.
+#[derive(Debug, Clone)]
+struct Listing {
+    /// When it came back.
+    at: Instant,
+    /// How many GetRecords calls the reader had issued by then.
+    calls_before: u64,
+    /// What it said about the shard.
+    lineage: Lineage,
+}
+
+/// Whether a reader has read all of its shard as `listing` shows it, given that its GetRecords
+/// call number `empty_call` came back empty at the tip and the last record it read was
+/// `last_read`: the children if so.
+///
+/// A listing that shows the shard closed says nothing about the calls issued before it: their
+/// empty answers may predate records appended just before the shard was closed. Once the listing
+/// is in, no record can be added any more, so an empty answer to a call issued after it does show
+/// the reader at the end.
+fn ended_by_listing(listing: &Listing, last_read: Option<&SequenceNumber>, empty_call: u64) -> Option<Vec<ShardId>> {
+    match &listing.lineage {
+        Lineage::Closed { ending, children } if empty_call > listing.calls_before && read_to_end(last_read, ending) => {
+            Some(children.clone())
+        }
+        _ => None,
+    }
 }
 
 /// The state of `shard` among `shards`.
@@ -955,6 +1071,66 @@ mod tests {
         assert!(read_to_end(None, &seq("5")));
         assert!(read_to_end(Some(&seq("5")), &seq("5")));
         assert!(!read_to_end(Some(&seq("4")), &seq("5")));
+    }
+
+    #[test]
+    fn a_closed_listing_ends_a_reader_only_after_an_empty_read_issued_after_it() {
+        let children = vec![ShardId::from_index(1), ShardId::from_index(2)];
+        let closed = Listing {
+            at: Instant::now(),
+            calls_before: 4,
+            lineage: Lineage::Closed { ending: seq("3"), children: children.clone() },
+        };
+        // The empty answer that prompted the listing came from a call issued before it: records
+        // may have been appended between that call and the closing of the shard.
+        assert_eq!(ended_by_listing(&closed, None, 4), None);
+        assert_eq!(ended_by_listing(&closed, Some(&seq("3")), 4), None);
+        // An empty answer to a later call shows the reader at the end...
+        assert_eq!(ended_by_listing(&closed, None, 5), Some(children.clone()));
+        assert_eq!(ended_by_listing(&closed, Some(&seq("3")), 5), Some(children));
+        // ...once it has read up to the ending sequence number.
+        assert_eq!(ended_by_listing(&closed, Some(&seq("2")), 5), None);
+
+        let open = Listing { lineage: Lineage::Open, ..closed };
+        assert_eq!(ended_by_listing(&open, None, 9), None);
+    }
+
+    #[test]
+    fn only_a_shard_absent_from_the_listing_is_missing() {
+        let listed = |index: u32| ShardInfo {
+            shard_id: ShardId::from_index(index),
+            parent: None,
+            adjacent_parent: None,
+            hash_key_range: HashKeyRange::ALL,
+            starting_sequence: seq("0"),
+            ending_sequence: None,
+        };
+        let shards = [listed(0), listed(1)];
+        let (zero, one, two) = (ShardId::from_index(0), ShardId::from_index(1), ShardId::from_index(2));
+        assert_eq!(missing_shard(&[&zero], &shards), None);
+        assert_eq!(missing_shard(&[&zero, &one], &shards), None);
+        assert_eq!(missing_shard(&[&zero, &two], &shards), Some(two.clone()));
+        assert_eq!(missing_shard(&[&two], &[]), Some(two));
+    }
+
+    #[test]
+    fn clients_get_call_timeouts_where_they_set_none() {
+        let client = |timeouts: Option<TimeoutConfig>| {
+            let mut config = aws_sdk_kinesis::Config::builder()
+                .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+                .region(aws_sdk_kinesis::config::Region::new("us-east-1"));
+            config.set_timeout_config(timeouts);
+            let config = config.build();
+            with_call_timeouts(&Client::from_conf(config))
+        };
+        let timeouts = |client: &Client| {
+            let set = client.config().timeout_config().expect("timeouts are configured");
+            (set.operation_attempt_timeout(), set.operation_timeout())
+        };
+        assert_eq!(timeouts(&client(None)), (Some(ATTEMPT_TIMEOUT), Some(CALL_TIMEOUT)));
+        // A timeout the caller chose is kept; only the missing one is filled in.
+        let chosen = TimeoutConfig::builder().operation_timeout(Duration::from_secs(2)).build();
+        assert_eq!(timeouts(&client(Some(chosen))), (Some(ATTEMPT_TIMEOUT), Some(Duration::from_secs(2))));
     }
 
     #[test]

@@ -112,6 +112,10 @@ impl ShardInfo {
     }
 }
 
+/// The largest record a stream takes, in bytes of data plus partition key, as Kinesis counts it
+/// (1 MiB). Both adapters refuse a larger record, so that what works on one works on the other.
+pub const MAX_RECORD_BYTES: usize = 1_048_576;
+
 /// A record to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendRecord {
@@ -119,6 +123,23 @@ pub struct AppendRecord {
     pub partition_key: String,
     /// The record body.
     pub data: Bytes,
+}
+
+impl AppendRecord {
+    /// The record's size as the stream's limit counts it: the data plus the partition key's UTF-8
+    /// bytes.
+    pub fn size(&self) -> usize {
+        self.data.len().saturating_add(self.partition_key.len())
+    }
+
+    /// Refuses a record over [`MAX_RECORD_BYTES`] with [`StreamError::RecordTooLarge`].
+    pub fn check_size(&self) -> Result<(), StreamError> {
+        let bytes = self.size();
+        if bytes > MAX_RECORD_BYTES {
+            return Err(StreamError::RecordTooLarge { bytes, limit: MAX_RECORD_BYTES });
+        }
+        Ok(())
+    }
 }
 
 /// Where an appended record landed.
@@ -182,6 +203,15 @@ pub enum StreamError {
     /// The request makes no sense for the stream as it is (e.g. splitting a closed shard).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The record is larger than the stream takes ([`MAX_RECORD_BYTES`]); it never will be
+    /// accepted, so retrying is pointless.
+    #[error("record of {bytes} bytes is over the stream's limit of {limit} bytes")]
+    RecordTooLarge {
+        /// The record's size: data plus partition key.
+        bytes: usize,
+        /// The stream's limit.
+        limit: usize,
+    },
     /// The stream is over its throughput limit; retrying later helps.
     #[error("throughput exceeded: {0}")]
     Throttled(String),
@@ -195,7 +225,9 @@ pub enum StreamError {
 pub trait Stream: Send + Sync + 'static {
     /// Appends records. Each one lands in the open shard whose range holds the MD5 of its partition
     /// key. The answer has one entry per record, in order; an `Ok` entry is durable (the stream
-    /// acknowledged it, or it is synced to disk) and will be read by every reader of its shard.
+    /// acknowledged it, or it is synced to disk) and will be read by every reader of its shard. A
+    /// record over [`MAX_RECORD_BYTES`] gets [`StreamError::RecordTooLarge`] in its entry and is
+    /// not written; the others are appended as usual.
     async fn append(&self, records: Vec<AppendRecord>) -> Result<Vec<Result<Appended, StreamError>>, StreamError>;
 
     /// Every shard still retained, open or closed, with its lineage.

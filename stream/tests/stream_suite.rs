@@ -2,32 +2,35 @@
 //! embedded stream (in a temporary directory) and Kinesis (against moto, at the endpoint in
 //! `TRIGGERS_TEST_AWS_ENDPOINT`).
 //!
-//! Each test makes its own stream, so tests run in parallel and share nothing.
+//! Each test makes its own stream, so tests run in parallel and share nothing, and deletes it when
+//! it ends, passing or failing.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::{TestStream, aws_test_endpoint, kinesis_client};
 use triggers_schemas::Timestamp;
 use triggers_stream::embedded::EmbeddedStream;
-use triggers_stream::kinesis::{KinesisStream, create_if_missing};
+use triggers_stream::kinesis::KinesisStream;
 use triggers_stream::{
-    AppendRecord, Appended, HashKeyRange, ShardId, ShardInfo, ShardReader, ShardRecord, StartPosition, Stream,
-    StreamError, hash_key,
+    AppendRecord, Appended, HashKeyRange, MAX_RECORD_BYTES, ShardId, ShardInfo, ShardReader, ShardRecord,
+    StartPosition, Stream, StreamError, hash_key,
 };
-
-/// The environment variable that names the moto (or Kinesis) endpoint for the Kinesis half.
-const ENDPOINT_VARIABLE: &str = "TRIGGERS_TEST_AWS_ENDPOINT";
 /// How long a test waits for records or a shard end before it fails.
 const PATIENCE: Duration = Duration::from_secs(20);
 /// The pause between polls of a caught-up reader.
 const POLL: Duration = Duration::from_millis(100);
 
-/// A stream under test, and what must live as long as it (the embedded stream's directory).
+/// A stream under test, and what must live as long as it: the embedded stream's directory, or the
+/// guard that deletes the Kinesis stream when the test ends.
 struct Fixture {
     stream: Arc<dyn Stream>,
     _dir: Option<tempfile::TempDir>,
+    _kinesis: Option<TestStream>,
 }
 
 impl Fixture {
@@ -41,38 +44,16 @@ async fn embedded_fixture(shard_count: u32) -> Option<Fixture> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let engine = triggers_embedded::Engine::open(dir.path()).expect("open the embedded engine");
     let stream = EmbeddedStream::open(&engine, shard_count, Duration::from_secs(24 * 3600)).expect("open the stream");
-    Some(Fixture { stream: Arc::new(stream), _dir: Some(dir) })
+    Some(Fixture { stream: Arc::new(stream), _dir: Some(dir), _kinesis: None })
 }
 
-/// A new Kinesis stream with `shard_count` shards and a unique name, or `None` when no endpoint is
-/// configured and the test is to be skipped.
+/// A new Kinesis stream with `shard_count` shards and a unique name, deleted when the fixture
+/// drops, or `None` when no endpoint is configured and the test is to be skipped.
 async fn kinesis_fixture(shard_count: u32) -> Option<Fixture> {
     let endpoint = aws_test_endpoint()?;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
-    let client = aws_sdk_kinesis::Client::new(&config);
-    let name = format!("triggers-suite-{}", uuid::Uuid::new_v4());
-    create_if_missing(&client, &name, shard_count).await.expect("create the Kinesis stream");
-    Some(Fixture { stream: Arc::new(KinesisStream::new(client, name)), _dir: None })
-}
-
-/// The endpoint the Kinesis half runs against. Without one, the Kinesis tests are skipped on a
-/// developer's machine, but fail under CI, where a silently skipped suite would hide breakage.
-fn aws_test_endpoint() -> Option<String> {
-    match std::env::var(ENDPOINT_VARIABLE) {
-        Ok(endpoint) if !endpoint.trim().is_empty() => Some(endpoint),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{ENDPOINT_VARIABLE} is unset under CI: start moto and point {ENDPOINT_VARIABLE} at it")
-        }
-        _ => {
-            eprintln!("skipped: {ENDPOINT_VARIABLE} is unset, so the Kinesis stream tests do not run");
-            None
-        }
-    }
+    let created = TestStream::create(&endpoint, shard_count).await;
+    let stream = KinesisStream::new(&kinesis_client(&endpoint).await, created.name.clone());
+    Some(Fixture { stream: Arc::new(stream), _dir: None, _kinesis: Some(created) })
 }
 
 /// Instantiates every behaviour for one adapter. `$fixture(shard_count)` makes a fresh stream, or
@@ -152,6 +133,18 @@ macro_rules! stream_suite {
             async fn merge_of_non_adjacent_shards_is_an_error() {
                 let Some(fixture) = $fixture(3).await else { return };
                 behaviours::merge_of_non_adjacent_shards_is_an_error(fixture.stream()).await;
+            }
+
+            #[tokio::test]
+            async fn a_reader_of_an_unknown_shard_is_an_error() {
+                let Some(fixture) = $fixture(1).await else { return };
+                behaviours::a_reader_of_an_unknown_shard_is_an_error(fixture.stream()).await;
+            }
+
+            #[tokio::test]
+            async fn a_record_over_the_size_limit_is_refused_alone() {
+                let Some(fixture) = $fixture(1).await else { return };
+                behaviours::a_record_over_the_size_limit_is_refused_alone(fixture.stream()).await;
             }
         }
     };
@@ -429,6 +422,44 @@ mod behaviours {
         assert_eq!(after, before);
     }
 
+    pub async fn a_reader_of_an_unknown_shard_is_an_error(stream: Arc<dyn Stream>) {
+        let unknown = ShardId::from_index(999);
+        match stream.open_reader(&unknown, StartPosition::TrimHorizon).await {
+            Err(StreamError::NoSuchShard(shard)) => assert_eq!(shard, unknown),
+            Err(other) => panic!("reading an unknown shard: expected NoSuchShard, got {other:?}"),
+            Ok(_) => panic!("reading an unknown shard: expected NoSuchShard, got a reader"),
+        }
+    }
+
+    pub async fn a_record_over_the_size_limit_is_refused_alone(stream: Arc<dyn Stream>) {
+        let shard = only_shard(&*stream).await;
+        // The limit counts the data and the partition key together, as Kinesis does.
+        let sized = |key: &str, total: usize| AppendRecord {
+            partition_key: key.to_owned(),
+            data: Bytes::from(vec![b'x'; total - key.len()]),
+        };
+        let small = AppendRecord { partition_key: "small".into(), data: Bytes::from_static(b"fits") };
+        let over = sized("over", MAX_RECORD_BYTES + 1);
+        let at_limit = sized("at-limit", MAX_RECORD_BYTES);
+
+        let results = stream.append(vec![small.clone(), over, at_limit.clone()]).await.expect("append");
+        assert_eq!(results.len(), 3, "one result per record");
+        match &results[1] {
+            Err(StreamError::RecordTooLarge { bytes, limit }) => {
+                assert_eq!((*bytes, *limit), (MAX_RECORD_BYTES + 1, MAX_RECORD_BYTES));
+            }
+            other => panic!("a record one byte over the limit: expected RecordTooLarge, got {other:?}"),
+        }
+        let landed =
+            [results[0].clone().expect("the small record"), results[2].clone().expect("the record at the limit")];
+
+        // Nothing of the refused record was written: the shard holds exactly the two others.
+        let mut reader = stream.open_reader(&shard.shard_id, StartPosition::TrimHorizon).await.expect("open reader");
+        let mut read = read_until(&mut *reader, 2).await;
+        read.extend(drain(&mut *reader).await);
+        assert_same_records(&read, &[(&small, &landed[0]), (&at_limit, &landed[1])]);
+    }
+
     /// Checks that each record landed in the open shard owning its key, and can be read there.
     async fn assert_routed_to_open_shards(
         stream: &dyn Stream,
@@ -571,4 +602,19 @@ async fn read_to_shard_end(reader: &mut dyn ShardReader) -> (Vec<ShardRecord>, V
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// Against a long-lived emulator, streams left behind soon exhaust its shard limit: the Kinesis
+/// half deletes each stream as its test ends.
+#[tokio::test]
+async fn kinesis_test_streams_are_deleted_when_their_test_ends() {
+    let Some(endpoint) = aws_test_endpoint() else { return };
+    let name = {
+        let Some(fixture) = kinesis_fixture(1).await else { return };
+        fixture.stream.list_shards().await.expect("list shards");
+        fixture._kinesis.as_ref().expect("a Kinesis fixture").name.clone()
+    };
+    let client = kinesis_client(&endpoint).await;
+    let listed = client.list_streams().send().await.expect("list streams");
+    assert!(!listed.stream_names().contains(&name), "{name} outlived its test");
 }
