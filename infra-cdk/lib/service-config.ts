@@ -38,6 +38,11 @@ export function usesRedis(role: Role): boolean {
   return role === 'ingest';
 }
 
+/** Which roles serve the admin API (`TRIGGERS_ADMIN_LISTEN`, the admin token): only the ingest edge. */
+export function servesAdminApi(role: Role): boolean {
+  return role === 'ingest';
+}
+
 /** Plain (non-secret) environment of a role's container. */
 export function serviceEnvironment(role: Role, endpoints: ServiceEndpoints): Record<string, string> {
   const environment: Record<string, string> = {
@@ -55,7 +60,7 @@ export function serviceEnvironment(role: Role, endpoints: ServiceEndpoints): Rec
     PGPORT: endpoints.database.port,
     PGDATABASE: endpoints.database.name,
   };
-  if (role === 'ingest') {
+  if (servesAdminApi(role)) {
     environment.TRIGGERS_ADMIN_LISTEN = `0.0.0.0:${ADMIN_PORT}`;
   }
   if (usesRedis(role)) {

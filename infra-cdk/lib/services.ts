@@ -22,6 +22,7 @@ import {
   ServiceEndpoints,
   healthProbe,
   serviceCommand,
+  servesAdminApi,
   serviceEnvironment,
   usesRedis,
 } from './service-config';
@@ -96,21 +97,25 @@ export class Services extends Construct {
       new DockerImageAsset(this, 'Image', { directory: repositoryRoot(), platform: Platform.LINUX_AMD64 }),
     );
 
-    const secrets: Record<string, ecs.Secret> = {
-      [SECRET_VARIABLES.databaseUser]: ecs.Secret.fromSecretsManager(databases.postgresSecret, 'username'),
-      [SECRET_VARIABLES.databasePassword]: ecs.Secret.fromSecretsManager(databases.postgresSecret, 'password'),
+    // Each role receives only the secrets it uses: the database's to both, Redis' and the admin
+    // token to the ingest edge alone.
+    const secretsFor = (role: Role): Record<string, ecs.Secret> => {
+      const secrets: Record<string, ecs.Secret> = {
+        [SECRET_VARIABLES.databaseUser]: ecs.Secret.fromSecretsManager(databases.postgresSecret, 'username'),
+        [SECRET_VARIABLES.databasePassword]: ecs.Secret.fromSecretsManager(databases.postgresSecret, 'password'),
+      };
+      if (usesRedis(role)) {
+        secrets[SECRET_VARIABLES.redisAuthToken] = ecs.Secret.fromSecretsManager(databases.redisAuthToken);
+      }
+      if (servesAdminApi(role)) {
+        secrets[SECRET_VARIABLES.adminToken] = ecs.Secret.fromSecretsManager(props.adminToken);
+      }
+      return secrets;
     };
-    const ingestSecrets: Record<string, ecs.Secret> = {
-      ...secrets,
-      [SECRET_VARIABLES.adminToken]: ecs.Secret.fromSecretsManager(props.adminToken),
-    };
-    if (usesRedis('ingest')) {
-      ingestSecrets[SECRET_VARIABLES.redisAuthToken] = ecs.Secret.fromSecretsManager(databases.redisAuthToken);
-    }
 
-    const ingestTask = this.taskDefinition('ingest', config.ingest, image, props.endpoints, ingestSecrets, config);
+    const ingestTask = this.taskDefinition('ingest', config.ingest, image, props.endpoints, secretsFor('ingest'), config);
     grantIngest(ingestTask.taskRole, data);
-    const consumeTask = this.taskDefinition('consume', config.consume, image, props.endpoints, secrets, config);
+    const consumeTask = this.taskDefinition('consume', config.consume, image, props.endpoints, secretsFor('consume'), config);
     grantConsume(consumeTask.taskRole, data);
 
     const serviceDefaults = {
@@ -288,8 +293,7 @@ export class Services extends Construct {
       command,
       environment: serviceEnvironment(role, endpoints),
       secrets,
-      portMappings:
-        role === 'ingest'
+      portMappings: servesAdminApi(role)
           ? [{ containerPort: PUBLIC_PORT, name: 'public' }, { containerPort: ADMIN_PORT, name: 'admin' }]
           : [{ containerPort: PUBLIC_PORT, name: 'public' }],
       logging: ecs.LogDrivers.awsLogs({
