@@ -2,8 +2,9 @@
 //! operators call (customers, keys), over hyper.
 //!
 //! **Only `ingest` speaks HTTP to customers.** An event is answered `202` only after the stream
-//! has acknowledged it durably; everything before that (authentication, rate limit, content type,
-//! size, JSON, validation, idempotency) rejects with an RFC 9457 problem and writes nothing.
+//! has acknowledged it durably; everything before that (authentication, scope, content type,
+//! size, JSON, validation, rate limit, idempotency) rejects with an RFC 9457 problem and writes
+//! nothing.
 
 mod admin;
 mod auth;

@@ -223,6 +223,14 @@ async fn rate_limits_grant_up_to_the_limit(stores: &Stores) {
     assert!((3..=6).contains(&granted), "granted {granted}");
     let decision = stores.limits.acquire(CustomerId::generate(), 5, 2).await.unwrap();
     assert_eq!((decision.granted, decision.limit, decision.remaining), (2, 5, 3));
+
+    // Asking for nothing reports the window and spends nothing.
+    let looker = CustomerId::generate();
+    for _ in 0..10 {
+        let decision = stores.limits.acquire(looker, 5, 0).await.unwrap();
+        assert_eq!((decision.granted, decision.limit, decision.remaining), (0, 5, 5));
+    }
+    assert_eq!(stores.limits.acquire(looker, 5, 5).await.unwrap().granted, 5);
 }
 
 macro_rules! store_suite {
