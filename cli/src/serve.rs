@@ -24,6 +24,8 @@ use crate::settings::{Backend, Settings};
 const STREAM_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How often the embedded stream deletes records past retention.
 const TRIM_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the embedded limit store forgets idempotency keys past their 24 h TTL.
+const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Which parts of the pipeline a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +69,13 @@ pub async fn run(
 
     let events = Arc::new(EmbeddedEventStore::open(&engine)?);
     let subscriptions = Arc::new(EmbeddedSubscriptionStore::open(&engine)?);
+    let limits = Arc::new(EmbeddedLimitStore::open(&engine)?);
     let ingest_ports = IngestPorts {
         stream: Arc::new(stream.clone()),
         events: events.clone(),
         subscriptions: subscriptions.clone(),
         customers: Arc::new(EmbeddedCustomerStore::open(&engine)?),
-        limits: Arc::new(EmbeddedLimitStore::open(&engine)?),
+        limits: limits.clone(),
     };
     let consumer_ports = ConsumerPorts {
         stream: Arc::new(stream.clone()),
@@ -101,6 +104,7 @@ pub async fn run(
         "triggers is serving on the embedded backend"
     );
     let trimmer = tokio::spawn(trim_periodically(stream, shutdown.clone()));
+    let purger = tokio::spawn(purge_idempotency_keys_periodically(limits, shutdown.clone()));
     let ingest = triggers_ingest::run(
         public,
         admin,
@@ -112,6 +116,7 @@ pub async fn run(
     let consumer = triggers_stream_consumer::run(consumer_ports, consumer_config, shutdown.clone());
     tokio::join!(ingest, consumer);
     let _ = trimmer.await;
+    let _ = purger.await;
     let syncs = engine.sync_stats();
     tracing::info!(
         sync_requests = syncs.requests.load(std::sync::atomic::Ordering::Relaxed),
@@ -131,6 +136,24 @@ async fn trim_periodically(stream: EmbeddedStream, shutdown: CancellationToken) 
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "trimmed records past retention"),
             Err(error) => tracing::warn!(%error, "trimming the stream failed"),
+        }
+    }
+}
+
+/// Forgets idempotency keys past their TTL, as Redis would. Each sweep reads only the expired
+/// keys (through their expiry index), off the async threads.
+async fn purge_idempotency_keys_periodically(limits: Arc<EmbeddedLimitStore>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(IDEMPOTENCY_PURGE_INTERVAL) => {}
+        }
+        let store = Arc::clone(&limits);
+        match tokio::task::spawn_blocking(move || store.purge_expired(Timestamp::now())).await {
+            Ok(Ok(purged)) if purged.keys == 0 => {}
+            Ok(Ok(purged)) => tracing::info!(keys = purged.keys, "purged idempotency keys past their TTL"),
+            Ok(Err(error)) => tracing::warn!(%error, "purging idempotency keys failed"),
+            Err(error) => tracing::warn!(%error, "the idempotency purge stopped unexpectedly"),
         }
     }
 }

@@ -64,7 +64,8 @@ pub(crate) async fn ingest(state: &Arc<AppState>, request: http::Request<Incomin
         Err(refused) => {
             // Counting nothing, the limiter only reports where the window stands.
             let window = state.ports.limits.acquire(customer_id, limit, 0).await;
-            let response = if refused.status >= 500 { failed(state, &refused) } else { rejected(state, &refused, None) };
+            let response =
+                if refused.status >= 500 { failed(state, &refused) } else { rejected(state, &refused, None) };
             (response, window.ok())
         }
     };

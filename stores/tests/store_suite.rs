@@ -122,7 +122,10 @@ async fn workflow_ids_are_unique_per_customer(stores: &Stores) {
     assert_eq!(stores.subscriptions.list(second, None, 10).await.unwrap(), vec![theirs.clone()]);
 
     stores.subscriptions.set_status(second, mine.workflow_id, SubscriptionStatus::Disabled).await.unwrap();
-    assert_eq!(stores.subscriptions.get(first, mine.workflow_id).await.unwrap().unwrap().status, SubscriptionStatus::Active);
+    assert_eq!(
+        stores.subscriptions.get(first, mine.workflow_id).await.unwrap().unwrap().status,
+        SubscriptionStatus::Active
+    );
     let all = stores.subscriptions.list_all().await.unwrap();
     let sharing: Vec<_> = all.iter().filter(|s| s.workflow_id == mine.workflow_id).collect();
     assert_eq!(sharing.len(), 2, "both customers' subscriptions are loaded for matching");
