@@ -1,7 +1,5 @@
 //! Wires the adapters chosen by the settings into the ingest edge and the consumer, and runs them.
 
-use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +16,7 @@ use triggers_stores::embedded::{
 use triggers_stream::embedded::EmbeddedStream;
 use triggers_stream_consumer::{ConsumerConfig, ConsumerPorts};
 
+use crate::data_dir;
 use crate::settings::{Backend, Settings};
 
 /// Kinesis keeps records for 24 hours unless told otherwise; the embedded stream does the same.
@@ -59,12 +58,16 @@ pub async fn run(
             "the embedded backend runs in one process: use `triggers serve` (ingest and consume run apart only with --backend aws)"
         );
     }
+    if settings.admin_token.is_none() {
+        data_dir::refuse_shared_admin_token(&settings.data_dir)?;
+    }
+    data_dir::make_private(&settings.data_dir)?;
     let engine = Engine::open(&settings.data_dir)
         .with_context(|| format!("opening the embedded database in {}", settings.data_dir.display()))?;
     let stream = EmbeddedStream::open(&engine, settings.shards, STREAM_RETENTION)?;
     let admin_token = match settings.admin_token.clone() {
         Some(token) => token,
-        None => load_or_create_admin_token(&settings.data_dir)?,
+        None => data_dir::load_or_create_admin_token(&settings.data_dir)?,
     };
 
     let events = Arc::new(EmbeddedEventStore::open(&engine)?);
@@ -156,26 +159,4 @@ async fn purge_idempotency_keys_periodically(limits: Arc<EmbeddedLimitStore>, sh
             Err(error) => tracing::warn!(%error, "the idempotency purge stopped unexpectedly"),
         }
     }
-}
-
-/// The admin token of the embedded mode: read from `<data-dir>/admin-token`, or generated there
-/// (readable by the owner only) on first start.
-fn load_or_create_admin_token(data_dir: &Path) -> anyhow::Result<String> {
-    let path = data_dir.join("admin-token");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let token = existing.trim().to_owned();
-        if !token.is_empty() {
-            tracing::info!(path = %path.display(), "admin token read from file");
-            return Ok(token);
-        }
-    }
-    let token = format!("adm_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).with_context(|| format!("writing {}", path.display()))?;
-    writeln!(file, "{token}")?;
-    eprintln!("admin token generated and written to {}", path.display());
-    Ok(token)
 }
