@@ -91,6 +91,7 @@ pub async fn run(
         admin_token,
         allow_http_webhooks: true,
         allow_private_webhooks: settings.allow_private_webhooks,
+        connections: settings.connections,
     };
     let consumer_config = ConsumerConfig {
         worker_id: settings.worker_id.clone(),

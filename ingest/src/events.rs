@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use http::header::{LOCATION, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use hyper::body::Incoming;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use triggers_schemas::{
@@ -17,7 +16,9 @@ use triggers_stream::AppendRecord;
 
 use crate::AppState;
 use crate::auth::{self, Caller};
-use crate::http_util::{Body, content_type_is, discard_body, json, json_bytes, parse_json, problem, read_body};
+use crate::http_util::{
+    Body, RequestBody, content_type_is, discard_body, json, json_bytes, parse_json, problem, read_body,
+};
 
 /// The largest single event body, in bytes (1 MiB).
 pub const MAX_EVENT_BYTES: usize = 1_048_576;
@@ -32,7 +33,7 @@ const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 /// request refused for its scope, content type, Idempotency-Key header, size, JSON or fields spends
 /// nothing (its answer still reports the window), so a misconfigured or read-only key cannot drain
 /// the budget of the customer's working ones.
-pub(crate) async fn ingest(state: &Arc<AppState>, request: http::Request<Incoming>) -> http::Response<Body> {
+pub(crate) async fn ingest(state: &Arc<AppState>, request: http::Request<RequestBody>) -> http::Response<Body> {
     let (parts, body) = request.into_parts();
     let caller = match auth::customer(state, &parts.headers).await {
         Ok(caller) => caller,
@@ -103,7 +104,7 @@ struct Prepared {
 /// Everything that can refuse an event before it counts against the rate limit: the scope, the
 /// content type and Idempotency-Key header (before the body is read), the size, the JSON and the
 /// fields.
-async fn prepare(caller: &Caller, headers: &HeaderMap, body: Incoming) -> Result<Prepared, Problem> {
+async fn prepare(caller: &Caller, headers: &HeaderMap, body: RequestBody) -> Result<Prepared, Problem> {
     let (cloudevent, header_key) = match check_request(caller, headers) {
         Ok(checked) => checked,
         Err(refused) => {

@@ -19,7 +19,7 @@ mod subscriptions;
 
 use std::sync::Arc;
 
-pub use config::IngestConfig;
+pub use config::{ConnectionLimits, IngestConfig};
 pub use metrics::IngestMetrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
