@@ -38,22 +38,38 @@ pub fn make_private(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Takes the group and others bits off `path` and, for a directory, off everything below it.
-/// Symbolic links are left alone (their target may be anywhere).
+/// Symbolic links are left alone (their target may be anywhere). A file that disappears during
+/// the walk is skipped: the storage engine of a run that is just stopping may still be removing
+/// obsolete files, and a file that is gone needs no protection.
 #[cfg(unix)]
 fn restrict_tree(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
 
-    let metadata = std::fs::symlink_metadata(path)?;
+    let gone = |error: &std::io::Error| error.kind() == std::io::ErrorKind::NotFound;
+    let metadata = match std::fs::symlink_metadata(path) {
+        Err(error) if gone(&error) => return Ok(()),
+        other => other?,
+    };
     if metadata.file_type().is_symlink() {
         return Ok(());
     }
     let mode = metadata.permissions().mode();
     if mode & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o077))?;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o077)) {
+            Err(error) if gone(&error) => return Ok(()),
+            other => other?,
+        }
     }
     if metadata.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            restrict_tree(&entry?.path())?;
+        let entries = match std::fs::read_dir(path) {
+            Err(error) if gone(&error) => return Ok(()),
+            other => other?,
+        };
+        for entry in entries {
+            match entry {
+                Err(error) if gone(&error) => {}
+                entry => restrict_tree(&entry?.path())?,
+            }
         }
     }
     Ok(())

@@ -124,7 +124,15 @@ impl TestServer {
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (public_addr, admin_addr) = (public.local_addr().unwrap(), admin.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve::run(settings, Roles::All, public, admin, shutdown.clone()));
+        let run = serve::run(settings, Roles::All, public, admin, shutdown.clone());
+        let task = tokio::spawn(async move {
+            let outcome = run.await;
+            // Said at once: a test sees a server that failed to start only as refused connections.
+            if let Err(error) = &outcome {
+                eprintln!("the test server stopped with an error: {error:#}");
+            }
+            outcome
+        });
         Self {
             public: public_addr,
             admin: admin_addr,
