@@ -1,7 +1,5 @@
 //! Wires the adapters chosen by the settings into the ingest edge and the consumer, and runs them.
 
-use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,12 +16,15 @@ use triggers_stores::embedded::{
 use triggers_stream::embedded::EmbeddedStream;
 use triggers_stream_consumer::{ConsumerConfig, ConsumerPorts};
 
+use crate::data_dir;
 use crate::settings::{Backend, Settings};
 
 /// Kinesis keeps records for 24 hours unless told otherwise; the embedded stream does the same.
 const STREAM_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How often the embedded stream deletes records past retention.
 const TRIM_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the embedded limit store forgets idempotency keys past their 24 h TTL.
+const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Which parts of the pipeline a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,22 +58,27 @@ pub async fn run(
             "the embedded backend runs in one process: use `triggers serve` (ingest and consume run apart only with --backend aws)"
         );
     }
+    if settings.admin_token.is_none() {
+        data_dir::refuse_shared_admin_token(&settings.data_dir)?;
+    }
+    data_dir::make_private(&settings.data_dir)?;
     let engine = Engine::open(&settings.data_dir)
         .with_context(|| format!("opening the embedded database in {}", settings.data_dir.display()))?;
     let stream = EmbeddedStream::open(&engine, settings.shards, STREAM_RETENTION)?;
     let admin_token = match settings.admin_token.clone() {
         Some(token) => token,
-        None => load_or_create_admin_token(&settings.data_dir)?,
+        None => data_dir::load_or_create_admin_token(&settings.data_dir)?,
     };
 
     let events = Arc::new(EmbeddedEventStore::open(&engine)?);
     let subscriptions = Arc::new(EmbeddedSubscriptionStore::open(&engine)?);
+    let limits = Arc::new(EmbeddedLimitStore::open(&engine)?);
     let ingest_ports = IngestPorts {
         stream: Arc::new(stream.clone()),
         events: events.clone(),
         subscriptions: subscriptions.clone(),
         customers: Arc::new(EmbeddedCustomerStore::open(&engine)?),
-        limits: Arc::new(EmbeddedLimitStore::open(&engine)?),
+        limits: limits.clone(),
     };
     let consumer_ports = ConsumerPorts {
         stream: Arc::new(stream.clone()),
@@ -85,6 +91,7 @@ pub async fn run(
         admin_token,
         allow_http_webhooks: true,
         allow_private_webhooks: settings.allow_private_webhooks,
+        connections: settings.connections,
     };
     let consumer_config = ConsumerConfig {
         worker_id: settings.worker_id.clone(),
@@ -101,6 +108,7 @@ pub async fn run(
         "triggers is serving on the embedded backend"
     );
     let trimmer = tokio::spawn(trim_periodically(stream, shutdown.clone()));
+    let purger = tokio::spawn(purge_idempotency_keys_periodically(limits, shutdown.clone()));
     let ingest = triggers_ingest::run(
         public,
         admin,
@@ -112,6 +120,7 @@ pub async fn run(
     let consumer = triggers_stream_consumer::run(consumer_ports, consumer_config, shutdown.clone());
     tokio::join!(ingest, consumer);
     let _ = trimmer.await;
+    let _ = purger.await;
     let syncs = engine.sync_stats();
     tracing::info!(
         sync_requests = syncs.requests.load(std::sync::atomic::Ordering::Relaxed),
@@ -135,24 +144,20 @@ async fn trim_periodically(stream: EmbeddedStream, shutdown: CancellationToken) 
     }
 }
 
-/// The admin token of the embedded mode: read from `<data-dir>/admin-token`, or generated there
-/// (readable by the owner only) on first start.
-fn load_or_create_admin_token(data_dir: &Path) -> anyhow::Result<String> {
-    let path = data_dir.join("admin-token");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let token = existing.trim().to_owned();
-        if !token.is_empty() {
-            tracing::info!(path = %path.display(), "admin token read from file");
-            return Ok(token);
+/// Forgets idempotency keys past their TTL, as Redis would. Each sweep reads only the expired
+/// keys (through their expiry index), off the async threads.
+async fn purge_idempotency_keys_periodically(limits: Arc<EmbeddedLimitStore>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(IDEMPOTENCY_PURGE_INTERVAL) => {}
+        }
+        let store = Arc::clone(&limits);
+        match tokio::task::spawn_blocking(move || store.purge_expired(Timestamp::now())).await {
+            Ok(Ok(purged)) if purged.keys == 0 => {}
+            Ok(Ok(purged)) => tracing::info!(keys = purged.keys, "purged idempotency keys past their TTL"),
+            Ok(Err(error)) => tracing::warn!(%error, "purging idempotency keys failed"),
+            Err(error) => tracing::warn!(%error, "the idempotency purge stopped unexpectedly"),
         }
     }
-    let token = format!("adm_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).with_context(|| format!("writing {}", path.display()))?;
-    writeln!(file, "{token}")?;
-    eprintln!("admin token generated and written to {}", path.display());
-    Ok(token)
 }

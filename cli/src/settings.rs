@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+use triggers_ingest::ConnectionLimits;
 use triggers_stream_consumer::retry::{parse_duration, parse_schedule};
 
 /// Which adapters the process uses.
@@ -61,6 +62,10 @@ pub struct RunOptions {
     /// The Kinesis stream (aws; default triggers-events).
     #[arg(long, env = "TRIGGERS_STREAM_NAME")]
     pub stream_name: Option<String>,
+    /// The most open connections per listener; beyond it the listener stops accepting until one
+    /// closes (default 10000).
+    #[arg(long, env = "TRIGGERS_MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
 }
 
 /// Resolved settings with every default applied.
@@ -90,6 +95,9 @@ pub struct Settings {
     pub worker_id: String,
     /// The Kinesis stream name.
     pub stream_name: String,
+    /// The listeners' connection cap and deadlines (only the cap has a flag; the deadlines are the
+    /// contract's).
+    pub connections: ConnectionLimits,
 }
 
 impl RunOptions {
@@ -112,6 +120,7 @@ impl RunOptions {
             admin_token: self.admin_token.or(file.admin_token),
             worker_id: self.worker_id.or(file.worker_id),
             stream_name: self.stream_name.or(file.stream_name),
+            max_connections: self.max_connections.or(file.max_connections),
         })
     }
 
@@ -131,6 +140,10 @@ impl RunOptions {
             .map_err(|e| anyhow::anyhow!("--failover-time: {e}"))?;
         if failover_time < Duration::from_millis(300) {
             bail!("--failover-time must be at least 300ms");
+        }
+        let max_connections = self.max_connections.unwrap_or(ConnectionLimits::DEFAULT_MAX_CONNECTIONS);
+        if max_connections == 0 {
+            bail!("--max-connections must be at least 1");
         }
         let worker_id = self.worker_id.unwrap_or_else(|| {
             if embedded {
@@ -153,6 +166,7 @@ impl RunOptions {
             admin_token: self.admin_token.filter(|t| !t.is_empty()),
             worker_id,
             stream_name: self.stream_name.unwrap_or_else(|| "triggers-events".into()),
+            connections: ConnectionLimits { max_connections, ..ConnectionLimits::default() },
         })
     }
 }
@@ -171,6 +185,9 @@ mod tests {
         assert_eq!(settings.retry_schedule.len(), 8);
         assert_eq!(settings.attempt_timeout, Duration::from_secs(10));
         assert!(settings.allow_private_webhooks);
+        assert_eq!(settings.connections.max_connections, 10_000);
+        assert_eq!(settings.connections.head_timeout, Duration::from_secs(10));
+        assert_eq!(settings.connections.body_stall_timeout, Duration::from_secs(10));
         assert!(
             !RunOptions { backend: Some(Backend::Aws), ..Default::default() }.resolve().unwrap().allow_private_webhooks
         );
@@ -180,12 +197,17 @@ mod tests {
     fn the_config_file_fills_only_what_flags_and_environment_left_unset() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("triggers.toml");
-        std::fs::write(&path, "shards = 8\nlisten = \"127.0.0.1:9000\"\nretry-schedule = \"1s\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "shards = 8\nlisten = \"127.0.0.1:9000\"\nretry-schedule = \"1s\"\nmax-connections = 50\n",
+        )
+        .unwrap();
         let options = RunOptions { shards: Some(2), ..Default::default() }.with_config_file(Some(&path)).unwrap();
         let settings = options.resolve().unwrap();
         assert_eq!(settings.shards, 2);
         assert_eq!(settings.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(settings.retry_schedule, vec![Duration::from_secs(1)]);
+        assert_eq!(settings.connections.max_connections, 50);
     }
 
     #[test]
@@ -194,5 +216,7 @@ mod tests {
         assert!(error.to_string().contains("--retry-schedule"));
         let error = RunOptions { shards: Some(0), ..Default::default() }.resolve().unwrap_err();
         assert!(error.to_string().contains("--shards"));
+        let error = RunOptions { max_connections: Some(0), ..Default::default() }.resolve().unwrap_err();
+        assert!(error.to_string().contains("--max-connections"));
     }
 }

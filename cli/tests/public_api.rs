@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Reply, SUBSCRIPTION_PROPAGATION, TestServer, assert_alive, problem, validation};
+use common::{Receiver, Reply, SUBSCRIPTION_PROPAGATION, TestServer, assert_alive, problem, validation};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -892,6 +892,38 @@ async fn over_the_rate_limit_is_a_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_do_not_spend_the_rate_limit() {
+    let server = TestServer::start(RunOptions::default()).await;
+    let (customer_id, key) = server.new_customer_with(json!({"rate_limit_per_sec": 5})).await;
+    let read_only = key_with_scopes(&server, &customer_id, &["events:read"]).await;
+    let valid = r#"{"type":"a","data":1}"#;
+    // A key without events:write drains nothing, however often it is refused.
+    for _ in 0..20 {
+        let reply = post_raw(&server, &read_only, Some("application/json"), &[], valid).await;
+        problem(&reply, 403);
+        assert_eq!(rate_limit_headers(&reply), (5, 5), "a 403 spent the customer's budget");
+    }
+    // Nor do requests refused for their content type, Idempotency-Key header, size, JSON or fields.
+    let refusals = [
+        (post_raw(&server, &key, Some("text/plain"), &[], valid).await, 415),
+        (post_raw(&server, &key, Some("application/json"), &[("idempotency-key", "")], valid).await, 400),
+        (post_raw(&server, &key, Some("application/json"), &[], event_of_size(ONE_MIB + 1)).await, 413),
+        (post_raw(&server, &key, Some("application/json"), &[], "{").await, 400),
+        (post_raw(&server, &key, Some("application/json"), &[], r#"{"type":"a"}"#).await, 422),
+    ];
+    for (reply, status) in &refusals {
+        problem(reply, *status);
+        assert_eq!(rate_limit_headers(reply), (5, 5), "a {status} spent the customer's budget");
+    }
+    // The customer's own key still has its whole budget: the first event leaves 4 of 5.
+    let accepted = post_raw(&server, &key, Some("application/json"), &[], valid).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+    assert_eq!(rate_limit_headers(&accepted), (5, 4));
+    assert_accepted_total(&server, 1).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_authenticated_ingest_response_carries_rate_limit_headers() {
     let server = TestServer::start(RunOptions::default()).await;
     let (customer_id, key) = server.new_customer().await;
@@ -1048,6 +1080,48 @@ async fn a_created_subscription_has_the_contract_shape() {
     let read = server.call(&key, Method::GET, &format!("/v1/subscriptions/{workflow_id}"), "").await;
     assert_eq!(read.json(), explicit);
     assert_eq!(all_subscriptions(&server, &key).await.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_customers_may_use_the_same_workflow_id_and_neither_can_tell() {
+    let server = TestServer::start(RunOptions::default()).await;
+    let (first_id, first) = server.new_customer().await;
+    let (second_id, second) = server.new_customer().await;
+    let (first_hook, second_hook) = (Receiver::start().await, Receiver::start().await);
+    let workflow_id = uuid::Uuid::new_v4().to_string();
+    let body = |url: &str| json!({"workflow_id": workflow_id, "event_selector": {}, "webhook_url": url}).to_string();
+
+    let mine = create_subscription(&server, &first, body(&first_hook.url())).await;
+    assert_eq!(mine.status, StatusCode::CREATED, "{:?}", mine.body);
+    // The second customer learns nothing of the first: its create succeeds like any other.
+    let theirs = create_subscription(&server, &second, body(&second_hook.url())).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{:?}", theirs.body);
+    assert_eq!(theirs.json()["customer_id"], second_id.as_str());
+    assert_eq!(theirs.json()["webhook_url"], second_hook.url());
+    // Within one customer the id is still unique.
+    problem(&create_subscription(&server, &second, body(&second_hook.url())).await, 409);
+
+    let path = format!("/v1/subscriptions/{workflow_id}");
+    let read = server.call(&first, Method::GET, &path, "").await;
+    assert_eq!(read.json()["customer_id"], first_id.as_str());
+    assert_eq!(read.json()["webhook_url"], first_hook.url());
+    assert_eq!(read.json()["signing_secret"], mine.json()["signing_secret"]);
+    let read = server.call(&second, Method::GET, &path, "").await;
+    assert_eq!(read.json(), theirs.json());
+    assert_eq!(all_subscriptions(&server, &first).await, vec![mine.json()]);
+    assert_eq!(all_subscriptions(&server, &second).await, vec![theirs.json()]);
+
+    // Each customer's events reach its own endpoint only.
+    tokio::time::sleep(SUBSCRIPTION_PROPAGATION).await;
+    let event = server.post_event(&first, json!({"type": "a", "data": "first"})).await;
+    assert_eq!(event.status, StatusCode::ACCEPTED);
+    let event_id = event.json()["event_id"].as_str().unwrap().to_owned();
+    server.wait_for_status(&first, &event_id, "delivered", Duration::from_secs(10)).await;
+    let hits = first_hook.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(hits[0].json()["workflow_id"], workflow_id.as_str());
+    assert_eq!(hits[0].json()["data"], "first");
+    assert!(second_hook.received().await.is_empty(), "the other customer's endpoint got the event");
     server.stop().await;
 }
 

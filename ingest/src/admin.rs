@@ -1,7 +1,6 @@
 //! The admin API: customers and API keys.
 
 use http::StatusCode;
-use hyper::body::Incoming;
 use serde_json::Value;
 use triggers_schemas::customer::{DEFAULT_RATE_LIMIT_PER_SEC, generate_api_key, hash_api_key};
 use triggers_schemas::{ApiKey, Customer, CustomerId, FieldError, KeyId, Problem, Scope, Timestamp};
@@ -9,11 +8,11 @@ use triggers_stores::StoreError;
 
 use crate::AppState;
 use crate::auth;
-use crate::http_util::{Body, discard_body, json, parse_json, problem, read_body};
+use crate::http_util::{Body, RequestBody, discard_body, json, parse_json, problem, read_body};
 
 const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
 
-async fn json_object(body: Incoming) -> Result<serde_json::Map<String, Value>, Problem> {
+async fn json_object(body: RequestBody) -> Result<serde_json::Map<String, Value>, Problem> {
     let body = read_body(body, MAX_ADMIN_BODY_BYTES).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
@@ -25,7 +24,7 @@ async fn json_object(body: Incoming) -> Result<serde_json::Map<String, Value>, P
 }
 
 /// `POST /admin/v1/customers`.
-pub(crate) async fn create_customer(state: &AppState, request: http::Request<Incoming>) -> http::Response<Body> {
+pub(crate) async fn create_customer(state: &AppState, request: http::Request<RequestBody>) -> http::Response<Body> {
     let (parts, body) = request.into_parts();
     let created = async {
         if let Err(refused) = auth::admin(state, &parts.headers) {
@@ -83,7 +82,7 @@ pub(crate) async fn create_customer(state: &AppState, request: http::Request<Inc
 /// `POST /admin/v1/customers/{id}/api-keys`.
 pub(crate) async fn create_api_key(
     state: &AppState,
-    request: http::Request<Incoming>,
+    request: http::Request<RequestBody>,
     id: &str,
 ) -> http::Response<Body> {
     let (parts, body) = request.into_parts();

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use http::header::{LOCATION, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use hyper::body::Incoming;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use triggers_schemas::{EventId, FieldError, NewEvent, Problem, Scope, StoredEvent, StreamRecord, Timestamp};
@@ -15,7 +14,9 @@ use triggers_stream::{AppendRecord, StreamError};
 
 use crate::AppState;
 use crate::auth::{self, Caller};
-use crate::http_util::{Body, content_type_is, discard_body, json, json_bytes, parse_json, problem, read_body};
+use crate::http_util::{
+    Body, RequestBody, content_type_is, discard_body, json, json_bytes, parse_json, problem, read_body,
+};
 
 /// The largest single event body, in bytes (1 MiB).
 pub const MAX_EVENT_BYTES: usize = 1_048_576;
@@ -25,7 +26,12 @@ const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 
 /// `POST /v1/events`.
-pub(crate) async fn ingest(state: &Arc<AppState>, request: http::Request<Incoming>) -> http::Response<Body> {
+///
+/// An event counts against the customer's rate limit only once nothing else can refuse it: a
+/// request refused for its scope, content type, Idempotency-Key header, size, JSON or fields spends
+/// nothing (its answer still reports the window), so a misconfigured or read-only key cannot drain
+/// the budget of the customer's working ones.
+pub(crate) async fn ingest(state: &Arc<AppState>, request: http::Request<RequestBody>) -> http::Response<Body> {
     let (parts, body) = request.into_parts();
     let caller = match auth::customer(state, &parts.headers).await {
         Ok(caller) => caller,
@@ -34,23 +40,40 @@ pub(crate) async fn ingest(state: &Arc<AppState>, request: http::Request<Incomin
             return rejected(state, &refused, None);
         }
     };
-    let decision =
-        match state.ports.limits.acquire(caller.customer.customer_id, caller.customer.rate_limit_per_sec, 1).await {
-            Ok(decision) => decision,
-            Err(_) => {
-                discard_body(body).await;
-                return failed(state, &Problem::unavailable("the rate limiter is unavailable; retry shortly"));
+    let (customer_id, limit) = (caller.customer.customer_id, caller.customer.rate_limit_per_sec);
+    let (mut response, decision) = match prepare(&caller, &parts.headers, body).await {
+        Ok(prepared) => match state.ports.limits.acquire(customer_id, limit, 1).await {
+            Ok(decision) if decision.granted == 0 => {
+                let refused = Problem::rate_limited(format!(
+                    "over the limit of {} events per second; retry after the Retry-After delay",
+                    decision.limit
+                ));
+                (rejected(state, &refused, Some(&decision)), Some(decision))
             }
-        };
-    let mut response = match accept(state, &caller, &decision, &parts.headers, body).await {
-        Ok(response) => response,
-        Err(refused) if refused.status >= 500 => failed(state, &refused),
-        Err(refused) => rejected(state, &refused, Some(&decision)),
+            Ok(decision) => {
+                let response = match commit(state, prepared).await {
+                    Ok(response) => response,
+                    Err(refused) if refused.status >= 500 => failed(state, &refused),
+                    Err(refused) => rejected(state, &refused, None),
+                };
+                (response, Some(decision))
+            }
+            Err(_) => (failed(state, &Problem::unavailable("the rate limiter is unavailable; retry shortly")), None),
+        },
+        Err(refused) => {
+            // Counting nothing, the limiter only reports where the window stands.
+            let window = state.ports.limits.acquire(customer_id, limit, 0).await;
+            let response =
+                if refused.status >= 500 { failed(state, &refused) } else { rejected(state, &refused, None) };
+            (response, window.ok())
+        }
     };
-    let headers = response.headers_mut();
-    headers.insert("ratelimit-limit", decision.limit.into());
-    headers.insert("ratelimit-remaining", decision.remaining.into());
-    headers.insert("ratelimit-reset", decision.reset_secs.into());
+    if let Some(decision) = decision {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-limit", decision.limit.into());
+        headers.insert("ratelimit-remaining", decision.remaining.into());
+        headers.insert("ratelimit-reset", decision.reset_secs.into());
+    }
     response
 }
 
@@ -68,14 +91,21 @@ fn failed(state: &AppState, failure: &Problem) -> http::Response<Body> {
     problem(failure)
 }
 
-async fn accept(
-    state: &Arc<AppState>,
-    caller: &Caller,
-    decision: &RateDecision,
-    headers: &HeaderMap,
-    body: Incoming,
-) -> Result<http::Response<Body>, Problem> {
-    let (cloudevent, header_key) = match check_request(caller, decision, headers) {
+/// An event that passed every check and may be counted and written.
+struct Prepared {
+    record: StreamRecord,
+    /// The record as the stream takes it, already checked against the stream's record limit.
+    entry: AppendRecord,
+    idempotency_key: Option<String>,
+    /// The body's SHA-256, which an idempotency key is bound to.
+    fingerprint: [u8; 32],
+}
+
+/// Everything that can refuse an event before it counts against the rate limit: the scope, the
+/// content type and Idempotency-Key header (before the body is read), the size, the JSON, the
+/// fields, and the size of the record as stored.
+async fn prepare(caller: &Caller, headers: &HeaderMap, body: RequestBody) -> Result<Prepared, Problem> {
+    let (cloudevent, header_key) = match check_request(caller, headers) {
         Ok(checked) => checked,
         Err(refused) => {
             discard_body(body).await;
@@ -92,13 +122,22 @@ async fn accept(
     } else {
         (NewEvent::from_json(parsed, "").map_err(Problem::validation)?, header_key)
     };
-    let customer_id = caller.customer.customer_id;
-    let record = StreamRecord { event_id: EventId::generate(), customer_id, received_at: Timestamp::now(), event };
-    // Checked before the idempotency key is claimed, so that a refused event writes nothing.
+    let record = StreamRecord {
+        event_id: EventId::generate(),
+        customer_id: caller.customer.customer_id,
+        received_at: Timestamp::now(),
+        event,
+    };
+    // The record's size as stored is the last thing that can refuse it: checked before the event
+    // counts and before the idempotency key is claimed, so that a refused event writes nothing.
     let entry = stream_entry(&record)?;
+    Ok(Prepared { record, entry, idempotency_key, fingerprint: Sha256::digest(&body).into() })
+}
 
+/// Writes a counted event: straight to the stream, or through its idempotency key.
+async fn commit(state: &Arc<AppState>, prepared: Prepared) -> Result<http::Response<Body>, Problem> {
+    let Prepared { record, entry, idempotency_key, fingerprint } = prepared;
     let Some(key) = idempotency_key else { return append(state, record, entry).await.map(|(r, _)| r) };
-    let fingerprint: [u8; 32] = Sha256::digest(&body).into();
     // hyper drops this future when the client hangs up mid-request. Claiming the key, writing the
     // event and recording the answer therefore run on a task of their own: a key claimed by a
     // request that nobody runs any more would answer every retry with a 409 for 24 hours.
@@ -106,20 +145,10 @@ async fn accept(
     detached.await.unwrap_or_else(|_| Err(Problem::internal("the event could not be accepted; retry shortly")))
 }
 
-/// What can be refused before the body is read: the scope, the rate limit, the content type and
-/// the Idempotency-Key header. Says whether the body is a CloudEvent, and gives the header's key.
-fn check_request(
-    caller: &Caller,
-    decision: &RateDecision,
-    headers: &HeaderMap,
-) -> Result<(bool, Option<String>), Problem> {
+/// What can be refused before the body is read: the scope, the content type and the
+/// Idempotency-Key header. Says whether the body is a CloudEvent, and gives the header's key.
+fn check_request(caller: &Caller, headers: &HeaderMap) -> Result<(bool, Option<String>), Problem> {
     caller.require(Scope::EventsWrite)?;
-    if decision.granted == 0 {
-        return Err(Problem::rate_limited(format!(
-            "over the limit of {} events per second; retry after the Retry-After delay",
-            decision.limit
-        )));
-    }
     let cloudevent = if content_type_is(headers, "application/json") {
         false
     } else if content_type_is(headers, CLOUDEVENTS_CONTENT_TYPE) {

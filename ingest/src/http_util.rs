@@ -1,13 +1,17 @@
 //! Small helpers for building responses and reading bodies.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use serde::Serialize;
+use tokio::time::{Instant, Sleep};
 use triggers_schemas::Problem;
 use triggers_schemas::problem::PROBLEM_CONTENT_TYPE;
 
@@ -40,6 +44,71 @@ pub(crate) fn problem(problem: &Problem) -> Response<Body> {
     response
 }
 
+/// A request's body, which fails with [`BodyError::Stalled`] when nothing arrives for its stall
+/// timeout: a client that sends a head and then trickles or withholds its body cannot hold a
+/// request, and its connection, for longer than that.
+pub(crate) struct RequestBody {
+    incoming: Incoming,
+    stall_timeout: Duration,
+    /// Armed while the body is waited for; reset whenever a frame arrives.
+    stall: Option<Pin<Box<Sleep>>>,
+    waiting: bool,
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// Nothing arrived for the stall timeout.
+    #[error("the request body stalled for {0:?}")]
+    Stalled(Duration),
+    /// The connection failed or the framing was broken.
+    #[error("the request body could not be read: {0}")]
+    Transport(#[from] hyper::Error),
+}
+
+impl RequestBody {
+    /// `incoming`, failing once it sends nothing for `stall_timeout`.
+    pub(crate) fn new(incoming: Incoming, stall_timeout: Duration) -> Self {
+        Self { incoming, stall_timeout, stall: None, waiting: false }
+    }
+}
+
+impl hyper::body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.incoming).poll_frame(cx) {
+            this.waiting = false;
+            return Poll::Ready(frame.map(|frame| frame.map_err(BodyError::from)));
+        }
+        // The wait starts at the first poll that finds nothing, or at the first one after a frame.
+        let starting = !std::mem::replace(&mut this.waiting, true);
+        let stall = match &mut this.stall {
+            Some(stall) => {
+                if starting {
+                    stall.as_mut().reset(Instant::now() + this.stall_timeout);
+                }
+                stall
+            }
+            None => this.stall.insert(Box::pin(tokio::time::sleep(this.stall_timeout))),
+        };
+        match stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::Stalled(this.stall_timeout)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.incoming.size_hint()
+    }
+}
+
 /// The most of a refused request body that is read and thrown away before answering.
 const DISCARD_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 /// How long throwing a refused body away may take.
@@ -47,7 +116,8 @@ const DISCARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reads a body of at most `limit` bytes; a larger one is a 413 problem, whatever its
 /// Content-Length claims, and is not kept past the limit.
-pub(crate) async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, Problem> {
+/// A body that stalls is a 408 problem.
+pub(crate) async fn read_body(mut body: RequestBody, limit: usize) -> Result<Bytes, Problem> {
     let too_large = || Problem::payload_too_large(format!("the body must be at most {limit} bytes"));
     // A declared Content-Length is the body's exact size, so an oversized one is refused unread.
     if body.size_hint().lower() > limit as u64 {
@@ -56,7 +126,16 @@ pub(crate) async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes,
     }
     let mut collected = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { return Err(Problem::malformed("the request body could not be read")) };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(BodyError::Stalled(waited)) => {
+                return Err(Problem::request_timeout(format!(
+                    "the request body sent nothing for {} s; send the whole body without pausing",
+                    waited.as_secs_f64()
+                )));
+            }
+            Err(BodyError::Transport(_)) => return Err(Problem::malformed("the request body could not be read")),
+        };
         let Ok(data) = frame.into_data() else { continue };
         if collected.len() + data.len() > limit {
             discard_body(body).await;
@@ -72,7 +151,7 @@ pub(crate) async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes,
 /// the server closes the connection with the body unread, the kernel resets it and the client sees
 /// a broken pipe instead of the 4xx. Bounded in bytes and time: past that, the connection is
 /// closed and a client still sending gets the reset.
-pub(crate) async fn discard_body(mut body: Incoming) {
+pub(crate) async fn discard_body(mut body: RequestBody) {
     if body.is_end_stream() || body.size_hint().lower() > DISCARD_LIMIT_BYTES {
         return;
     }

@@ -2,8 +2,9 @@
 //! operators call (customers, keys), over hyper.
 //!
 //! **Only `ingest` speaks HTTP to customers.** An event is answered `202` only after the stream
-//! has acknowledged it durably; everything before that (authentication, rate limit, content type,
-//! size, JSON, validation, idempotency) rejects with an RFC 9457 problem and writes nothing.
+//! has acknowledged it durably; everything before that (authentication, scope, content type,
+//! size, JSON, validation, rate limit, idempotency) rejects with an RFC 9457 problem and writes
+//! nothing.
 
 mod admin;
 mod auth;
@@ -18,7 +19,7 @@ mod subscriptions;
 
 use std::sync::Arc;
 
-pub use config::IngestConfig;
+pub use config::{ConnectionLimits, IngestConfig};
 pub use metrics::IngestMetrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

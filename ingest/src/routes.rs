@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use http::header::ALLOW;
 use http::{HeaderValue, Method};
-use hyper::body::Incoming;
 use triggers_schemas::Problem;
 
-use crate::http_util::{Body, discard_body, problem};
+use crate::http_util::{Body, RequestBody, discard_body, problem};
 use crate::{AppState, admin, events, ops, subscriptions};
 
 /// The two listeners.
@@ -20,7 +19,7 @@ pub(crate) enum Listener {
 pub(crate) async fn route(
     state: &Arc<AppState>,
     which: Listener,
-    request: http::Request<Incoming>,
+    request: http::Request<RequestBody>,
 ) -> http::Response<Body> {
     let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();

@@ -3,7 +3,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use serde_json::Value;
 use triggers_schemas::webhook::generate_secret;
 use triggers_schemas::{FieldError, Problem, Scope, Selector, Subscription, SubscriptionStatus, Timestamp, WorkflowId};
@@ -11,13 +10,15 @@ use triggers_stores::StoreError;
 
 use crate::AppState;
 use crate::auth;
-use crate::http_util::{Body, content_type_is, discard_body, json, parse_json, problem, query_pairs, read_body};
+use crate::http_util::{
+    Body, RequestBody, content_type_is, discard_body, json, parse_json, problem, query_pairs, read_body,
+};
 
 const MAX_SUBSCRIPTION_BYTES: usize = 64 * 1024;
 const MAX_URL_CHARS: usize = 2048;
 
 /// `POST /v1/subscriptions`.
-pub(crate) async fn create(state: &AppState, request: http::Request<Incoming>) -> http::Response<Body> {
+pub(crate) async fn create(state: &AppState, request: http::Request<RequestBody>) -> http::Response<Body> {
     let (parts, body) = request.into_parts();
     let created = async {
         let checked = async {
@@ -241,7 +242,7 @@ pub(crate) async fn get(state: &AppState, headers: &HeaderMap, id: &str) -> http
 }
 
 /// `GET /v1/subscriptions?limit=&cursor=`.
-pub(crate) async fn list(state: &AppState, request: &http::Request<Incoming>) -> http::Response<Body> {
+pub(crate) async fn list(state: &AppState, request: &http::Request<RequestBody>) -> http::Response<Body> {
     let listed = async {
         let caller = auth::customer(state, request.headers()).await?;
         caller.require(Scope::SubscriptionsRead)?;

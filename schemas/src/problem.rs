@@ -57,6 +57,8 @@ problem_kinds! {
     not_found => 404, "not-found", "Not found";
     /// 405: the route exists but not with this method.
     method_not_allowed => 405, "method-not-allowed", "Method not allowed";
+    /// 408: the request body stalled: nothing arrived for the body deadline.
+    request_timeout => 408, "request-timeout", "Request timeout";
     /// 409: the same idempotency key is still being processed.
     conflict => 409, "conflict", "Conflict";
     /// 413: the body is larger than allowed.

@@ -35,6 +35,7 @@ pub enum IdempotencyBegin {
 #[async_trait]
 pub trait LimitStore: Send + Sync + 'static {
     /// Counts `events` against the customer's per-second limit and says how many are admitted.
+    /// With `events` 0 it counts nothing and only reports where the current window stands.
     async fn acquire(
         &self,
         customer_id: CustomerId,

@@ -8,7 +8,8 @@ use crate::StoreError;
 /// Subscriptions, always addressed through their customer so that no customer reaches another's.
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync + 'static {
-    /// Stores a new subscription; `AlreadyExists` if the workflow id is taken.
+    /// Stores a new subscription; `AlreadyExists` if its customer already uses the workflow id.
+    /// Workflow ids are unique per customer: another customer's use of the same id is invisible.
     async fn create(&self, subscription: &Subscription) -> Result<(), StoreError>;
     /// One subscription of one customer.
     async fn get(&self, customer_id: CustomerId, workflow_id: WorkflowId) -> Result<Option<Subscription>, StoreError>;

@@ -80,7 +80,7 @@ async fn subscriptions_are_per_customer_and_paged(stores: &Stores) {
     }
     let foreign = subscription(theirs);
     stores.subscriptions.create(&foreign).await.unwrap();
-    let mut taken = subscription(theirs);
+    let mut taken = subscription(mine);
     taken.workflow_id = created[0].workflow_id;
     assert!(matches!(stores.subscriptions.create(&taken).await, Err(StoreError::AlreadyExists(_))));
 
@@ -103,6 +103,32 @@ async fn subscriptions_are_per_customer_and_paged(stores: &Stores) {
         stores.subscriptions.set_status(theirs, target, SubscriptionStatus::Active).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn workflow_ids_are_unique_per_customer(stores: &Stores) {
+    let (first, second) = (CustomerId::generate(), CustomerId::generate());
+    let mine = subscription(first);
+    let mut theirs = subscription(second);
+    theirs.workflow_id = mine.workflow_id;
+    theirs.webhook_url = "https://other.example.test/hook".into();
+    stores.subscriptions.create(&mine).await.unwrap();
+    // Another customer's use of the id is invisible: the create succeeds, nothing of the first leaks.
+    stores.subscriptions.create(&theirs).await.unwrap();
+    assert!(matches!(stores.subscriptions.create(&theirs).await, Err(StoreError::AlreadyExists(_))));
+
+    assert_eq!(stores.subscriptions.get(first, mine.workflow_id).await.unwrap(), Some(mine.clone()));
+    assert_eq!(stores.subscriptions.get(second, mine.workflow_id).await.unwrap(), Some(theirs.clone()));
+    assert_eq!(stores.subscriptions.list(first, None, 10).await.unwrap(), vec![mine.clone()]);
+    assert_eq!(stores.subscriptions.list(second, None, 10).await.unwrap(), vec![theirs.clone()]);
+
+    stores.subscriptions.set_status(second, mine.workflow_id, SubscriptionStatus::Disabled).await.unwrap();
+    assert_eq!(
+        stores.subscriptions.get(first, mine.workflow_id).await.unwrap().unwrap().status,
+        SubscriptionStatus::Active
+    );
+    let all = stores.subscriptions.list_all().await.unwrap();
+    let sharing: Vec<_> = all.iter().filter(|s| s.workflow_id == mine.workflow_id).collect();
+    assert_eq!(sharing.len(), 2, "both customers' subscriptions are loaded for matching");
 }
 
 async fn events_keep_what_the_consumer_wrote(stores: &Stores) {
@@ -200,6 +226,14 @@ async fn rate_limits_grant_up_to_the_limit(stores: &Stores) {
     assert!((3..=6).contains(&granted), "granted {granted}");
     let decision = stores.limits.acquire(CustomerId::generate(), 5, 2).await.unwrap();
     assert_eq!((decision.granted, decision.limit, decision.remaining), (2, 5, 3));
+
+    // Asking for nothing reports the window and spends nothing.
+    let looker = CustomerId::generate();
+    for _ in 0..10 {
+        let decision = stores.limits.acquire(looker, 5, 0).await.unwrap();
+        assert_eq!((decision.granted, decision.limit, decision.remaining), (0, 5, 5));
+    }
+    assert_eq!(stores.limits.acquire(looker, 5, 5).await.unwrap().granted, 5);
 }
 
 macro_rules! store_suite {
@@ -217,6 +251,12 @@ macro_rules! store_suite {
             async fn subscriptions_are_per_customer_and_paged() {
                 let (stores, _guard) = $make;
                 super::subscriptions_are_per_customer_and_paged(&stores).await;
+            }
+
+            #[tokio::test]
+            async fn workflow_ids_are_unique_per_customer() {
+                let (stores, _guard) = $make;
+                super::workflow_ids_are_unique_per_customer(&stores).await;
             }
 
             #[tokio::test]

@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use triggers::serve::{self, Roles};
-use triggers::settings::RunOptions;
+use triggers::settings::{RunOptions, Settings};
 
 /// How long the consumer may take to see a new subscription (it reloads every second).
 pub const SUBSCRIPTION_PROPAGATION: Duration = Duration::from_millis(1_300);
@@ -99,17 +99,40 @@ impl TestServer {
         server
     }
 
+    /// Starts a pipeline on a fresh data directory with its resolved settings changed by `tune`:
+    /// for what no flag sets, such as the short connection deadlines that hostile-client tests use.
+    pub async fn start_tuned(options: RunOptions, tune: impl FnOnce(&mut Settings)) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().to_owned();
+        let mut server = Self::start_in_tuned(&path, options, tune).await;
+        server._temp = Some(temp);
+        server
+    }
+
     /// Starts a pipeline on `data_dir` (which may hold an earlier run's data).
     pub async fn start_in(data_dir: &Path, options: RunOptions) -> Self {
+        Self::start_in_tuned(data_dir, options, |_| {}).await
+    }
+
+    async fn start_in_tuned(data_dir: &Path, options: RunOptions, tune: impl FnOnce(&mut Settings)) -> Self {
         let admin_token = format!("adm_test_{}", uuid::Uuid::new_v4().simple());
         let options =
             RunOptions { data_dir: Some(data_dir.to_owned()), admin_token: Some(admin_token.clone()), ..options };
-        let settings = options.resolve().unwrap();
+        let mut settings = options.resolve().unwrap();
+        tune(&mut settings);
         let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (public_addr, admin_addr) = (public.local_addr().unwrap(), admin.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve::run(settings, Roles::All, public, admin, shutdown.clone()));
+        let run = serve::run(settings, Roles::All, public, admin, shutdown.clone());
+        let task = tokio::spawn(async move {
+            let outcome = run.await;
+            // Said at once: a test sees a server that failed to start only as refused connections.
+            if let Err(error) = &outcome {
+                eprintln!("the test server stopped with an error: {error:#}");
+            }
+            outcome
+        });
         Self {
             public: public_addr,
             admin: admin_addr,

@@ -9,7 +9,7 @@ mod subscriptions;
 
 pub use customers::EmbeddedCustomerStore;
 pub use events::EmbeddedEventStore;
-pub use limits::EmbeddedLimitStore;
+pub use limits::{EmbeddedLimitStore, Purged};
 pub use queue::EmbeddedDeliveryQueue;
 pub use subscriptions::EmbeddedSubscriptionStore;
 

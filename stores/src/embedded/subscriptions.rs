@@ -32,16 +32,12 @@ impl SubscriptionStore for EmbeddedSubscriptionStore {
     async fn create(&self, subscription: &Subscription) -> Result<(), StoreError> {
         {
             let _guard = self.create_lock.lock().expect("create lock");
-            // Workflow ids are unique across customers, so the check scans every customer's; the
-            // table is small and creates are rare.
-            let taken = self
-                .subscriptions
-                .iter()
-                .any(|entry| entry.key().is_ok_and(|key| key[16..] == *subscription.workflow_id.0.as_bytes()));
-            if taken {
+            // Workflow ids are unique per customer only: another customer's subscription with the
+            // same id is a different key, so its existence can neither block nor be inferred.
+            let key = pair_key(subscription.customer_id.0, subscription.workflow_id.0);
+            if self.subscriptions.contains_key(key).map_err(unavailable)? {
                 return Err(StoreError::AlreadyExists(format!("workflow {}", subscription.workflow_id)));
             }
-            let key = pair_key(subscription.customer_id.0, subscription.workflow_id.0);
             self.subscriptions.insert(key, encode(subscription)?).map_err(unavailable)?;
         }
         self.engine.sync().await.map_err(unavailable)
