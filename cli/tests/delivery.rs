@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use triggers::settings::RunOptions;
 use triggers_embedded::Engine;
 use triggers_schemas::{Timestamp, WorkflowId};
-use triggers_stores::DeliveryQueue;
+use triggers_stores::{DeadLetterKind, DeliveryQueue};
 use triggers_stores::embedded::EmbeddedDeliveryQueue;
 
 /// Generous bound for anything that should take a second or two.
@@ -110,9 +110,10 @@ async fn an_endpoint_that_keeps_failing_is_retried_on_schedule_then_dead_lettere
     let workflow: WorkflowId = workflows[0].parse().unwrap();
     let dead = queue.list_parked(Some(workflow), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].task.record.event_id.to_string(), event_id);
-    assert_eq!(dead[0].task.attempts.len(), 3);
-    assert!(dead[0].task.attempts.iter().all(|a| a.status_code == Some(500) && a.error.is_some()));
+    let DeadLetterKind::Delivery(task) = &dead[0].kind else { panic!("not a parked delivery: {dead:?}") };
+    assert_eq!(task.record.event_id.to_string(), event_id);
+    assert_eq!(task.attempts.len(), 3);
+    assert!(task.attempts.iter().all(|a| a.status_code == Some(500) && a.error.is_some()));
     let far_future = Timestamp::now().plus_millis(365 * 24 * 3_600_000);
     assert!(queue.take_due(far_future, 10, 0).await.unwrap().is_empty(), "no retry is still queued");
 }

@@ -25,7 +25,8 @@ use triggers_stores::SubscriptionStore;
 use triggers_stores::embedded::{EmbeddedDeliveryQueue, EmbeddedEventStore, EmbeddedSubscriptionStore};
 use triggers_stream::embedded::EmbeddedStream;
 use triggers_stream::{AppendRecord, HashKeyRange, ShardId, Stream, hash_key};
-use triggers_stream_consumer::{ConsumerConfig, ConsumerPorts};
+use triggers_stream_consumer::delivery::{RetryPolicy, SystemResolver};
+use triggers_stream_consumer::{ConsumerConfig, ConsumerError, ConsumerHealth, ConsumerPorts};
 
 /// Generous bound for anything that should take a few lease rounds.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -52,6 +53,7 @@ impl Shared {
             subscriptions: subscriptions.clone(),
             events: Arc::new(EmbeddedEventStore::open(&engine).unwrap()),
             queue: Arc::new(EmbeddedDeliveryQueue::open(&engine).unwrap()),
+            resolver: Arc::new(SystemResolver),
         };
         Self { _dir: dir, stream, leases, subscriptions, ports }
     }
@@ -120,8 +122,9 @@ fn config(worker_id: &str) -> ConsumerConfig {
     ConsumerConfig {
         worker_id: worker_id.to_owned(),
         failover_time: Duration::from_millis(600),
-        retry_schedule: vec![Duration::from_millis(100)],
+        retry: RetryPolicy { schedule: vec![Duration::from_millis(100)], ..RetryPolicy::default() },
         attempt_timeout: Duration::from_secs(5),
+        allow_private_webhooks: true,
         ..ConsumerConfig::default()
     }
 }
@@ -129,24 +132,26 @@ fn config(worker_id: &str) -> ConsumerConfig {
 /// A consumer running on the test's runtime until its token is cancelled.
 struct Running {
     shutdown: CancellationToken,
-    task: JoinHandle<()>,
+    health: Arc<ConsumerHealth>,
+    task: JoinHandle<Result<(), ConsumerError>>,
 }
 
 fn start(shared: &Shared, worker_id: &str) -> Running {
+    start_with(shared.ports.clone(), config(worker_id))
+}
+
+fn start_with(ports: ConsumerPorts, config: ConsumerConfig) -> Running {
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(Box::pin(triggers_stream_consumer::run(
-        shared.ports.clone(),
-        config(worker_id),
-        shutdown.clone(),
-    )));
-    Running { shutdown, task }
+    let health = Arc::new(ConsumerHealth::default());
+    let task = tokio::spawn(Box::pin(triggers_stream_consumer::run(ports, config, health.clone(), shutdown.clone())));
+    Running { shutdown, health, task }
 }
 
 impl Running {
     /// Stops gracefully: finishes batches, checkpoints, releases leases.
     async fn stop(self) {
         self.shutdown.cancel();
-        self.task.await.unwrap();
+        self.task.await.unwrap().unwrap();
     }
 }
 
@@ -293,7 +298,8 @@ async fn a_consumer_that_dies_loses_its_leases_after_the_failover_time() {
     // once: no batch is finished, no checkpoint written and no lease released, as in a crash.
     let doomed = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let never_cancelled = CancellationToken::new();
-    doomed.spawn(Box::pin(triggers_stream_consumer::run(shared.ports.clone(), config("doomed"), never_cancelled)));
+    let health = Arc::new(ConsumerHealth::default());
+    doomed.spawn(Box::pin(triggers_stream_consumer::run(shared.ports.clone(), config("doomed"), health, never_cancelled)));
     shared.wait_for_holdings(&[("doomed", 4)]).await;
     let survivor = start(&shared, "survivor");
     shared.wait_for_holdings(&[("doomed", 2), ("survivor", 2)]).await;
@@ -349,10 +355,8 @@ async fn children_of_a_split_shard_wait_until_their_parent_is_finished() {
         }
     });
 
-    let shutdown = CancellationToken::new();
     let consumer_config = ConsumerConfig { batch_size: 2, ..config("splitter") };
-    let consumer =
-        tokio::spawn(Box::pin(triggers_stream_consumer::run(shared.ports.clone(), consumer_config, shutdown.clone())));
+    let consumer = start_with(shared.ports.clone(), consumer_config);
 
     let mut before_split = BTreeSet::new();
     for n in 0..20 {
@@ -375,8 +379,7 @@ async fn children_of_a_split_shard_wait_until_their_parent_is_finished() {
     }
 
     endpoint.wait_for_all(&before_split.union(&after_split).cloned().collect()).await;
-    shutdown.cancel();
-    consumer.await.unwrap();
+    consumer.stop().await;
     watching.cancel();
     watcher.await.unwrap();
 
