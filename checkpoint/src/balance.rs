@@ -122,6 +122,26 @@ pub fn as_seen_by(leases: &[Lease], me: Me<'_>, is_running: &dyn Fn(&ShardId) ->
         .collect()
 }
 
+/// The leases this process should try to take this round: [`leases_to_take`] on the table
+/// [`as_seen_by`] it, except that a lease under its own worker id but another instance's token is
+/// never stolen, only taken once it has expired (its process died). Stealing it would take a lease
+/// from a twin before the twin is recognised, or from a process of this worker that is still
+/// shutting down.
+pub fn plan(
+    leases: &[Lease],
+    me: Me<'_>,
+    is_running: &dyn Fn(&ShardId) -> bool,
+    is_available: &dyn Fn(&Lease) -> bool,
+) -> Vec<ShardId> {
+    let seen = as_seen_by(leases, me, is_running);
+    leases_to_take(&seen, me.worker_id, is_available)
+        .into_iter()
+        .filter(|shard| {
+            leases.iter().find(|l| &l.shard_id == shard).is_none_or(|lease| !me.twin_holds(lease) || is_available(lease))
+        })
+        .collect()
+}
+
 /// The leases worker `me` should try to take this round, given the whole table.
 ///
 /// - A shard is eligible once it is not finished and every parent that still has a lease is
@@ -318,6 +338,26 @@ mod tests {
         assert_eq!(leases_to_take(&seen, "w", &still_alive), vec![ShardId::from_index(0)]);
         let expired = |_: &Lease| true;
         assert_eq!(leases_to_take(&seen, "w", &expired), vec![ShardId::from_index(0), ShardId::from_index(2)]);
+    }
+
+    #[test]
+    fn leases_of_another_instance_of_mine_are_never_stolen_only_taken_once_expired() {
+        let me = Me { worker_id: "w", instance: "mine" };
+        let leases: Vec<Lease> = (0..4)
+            .map(|i| {
+                let mut l = lease(i, Some("w"));
+                l.instance = Some("theirs".into());
+                l
+            })
+            .collect();
+        let not_running = |_: &ShardId| false;
+        // A plain other worker holding all four would lose one to a steal; another instance of
+        // mine loses none until its leases expire.
+        assert!(plan(&leases, me, &not_running, &never_expired).is_empty());
+        let expired = |_: &Lease| true;
+        assert_eq!(plan(&leases, me, &not_running, &expired).len(), 4);
+        let others: Vec<Lease> = (0..4).map(|i| lease(i, Some("other"))).collect();
+        assert_eq!(plan(&others, me, &not_running, &never_expired), vec![ShardId::from_index(0)]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use futures::future::join_all;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use triggers_checkpoint::balance::{ExpiryWatch, Me, as_seen_by, leases_to_take, live_twin};
+use triggers_checkpoint::balance::{ExpiryWatch, Me, live_twin, plan};
 use triggers_checkpoint::{Checkpoint, Lease, LeaseError};
 use triggers_stream::{ShardId, StreamError};
 
@@ -161,9 +161,9 @@ impl Round<'_> {
                 shard: twin.shard_id.clone(),
             }));
         }
-        let as_seen = as_seen_by(&leases, me, &|shard| running.contains_key(shard));
         let failover = context.config.failover_time;
-        let to_take = leases_to_take(&as_seen, me.worker_id, &|lease| watch.is_available(lease, now, failover));
+        let to_take =
+            plan(&leases, me, &|shard| running.contains_key(shard), &|lease| watch.is_available(lease, now, failover));
 
         for shard in to_take {
             let Some(lease) = leases.iter().find(|l| l.shard_id == shard) else { continue };
