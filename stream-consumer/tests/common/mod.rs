@@ -35,6 +35,7 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// One embedded data directory, opened once and shared by every consumer of a test.
 pub struct Shared {
     pub _dir: tempfile::TempDir,
+    pub engine: Engine,
     pub stream: EmbeddedStream,
     pub leases: Arc<EmbeddedLeaseStore>,
     pub subscriptions: Arc<EmbeddedSubscriptionStore>,
@@ -56,7 +57,7 @@ impl Shared {
             queue: Arc::new(EmbeddedDeliveryQueue::open(&engine).unwrap()),
             resolver: Arc::new(SystemResolver),
         };
-        Self { _dir: dir, stream, leases, subscriptions, ports }
+        Self { _dir: dir, engine, stream, leases, subscriptions, ports }
     }
 
     /// A customer with one subscription (every event) delivering to `url`.
