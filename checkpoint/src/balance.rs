@@ -137,7 +137,10 @@ pub fn plan(
     leases_to_take(&seen, me.worker_id, is_available)
         .into_iter()
         .filter(|shard| {
-            leases.iter().find(|l| &l.shard_id == shard).is_none_or(|lease| !me.twin_holds(lease) || is_available(lease))
+            leases
+                .iter()
+                .find(|l| &l.shard_id == shard)
+                .is_none_or(|lease| !me.twin_holds(lease) || is_available(lease))
         })
         .collect()
 }

@@ -135,7 +135,8 @@ impl RunOptions {
             Some(text) => parse_schedule(text).context("--retry-schedule")?,
             None => DEFAULT_RETRY_SCHEDULE.to_vec(),
         };
-        let attempt_timeout = duration_or("--attempt-timeout", self.attempt_timeout.as_deref(), DEFAULT_ATTEMPT_TIMEOUT)?;
+        let attempt_timeout =
+            duration_or("--attempt-timeout", self.attempt_timeout.as_deref(), DEFAULT_ATTEMPT_TIMEOUT)?;
         let failover_time = duration_or("--failover-time", self.failover_time.as_deref(), DEFAULT_FAILOVER_TIME)?;
         let max_retry_after =
             duration_or("--max-retry-after", self.max_retry_after.as_deref(), DEFAULT_MAX_RETRY_AFTER)?;

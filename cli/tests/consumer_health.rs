@@ -70,7 +70,8 @@ async fn a_failing_store_backs_the_shard_off_and_readyz_names_it_until_it_recove
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     let stream = EmbeddedStream::open(&engine, 1, Duration::from_secs(3600)).unwrap();
-    let events = Arc::new(FailingEvents { inner: EmbeddedEventStore::open(&engine).unwrap(), failing: AtomicBool::new(true) });
+    let events =
+        Arc::new(FailingEvents { inner: EmbeddedEventStore::open(&engine).unwrap(), failing: AtomicBool::new(true) });
     let subscriptions = Arc::new(EmbeddedSubscriptionStore::open(&engine).unwrap());
     let health = Arc::new(ConsumerHealth::default());
     let shutdown = CancellationToken::new();
@@ -135,7 +136,8 @@ async fn a_failing_store_backs_the_shard_off_and_readyz_names_it_until_it_recove
         queue: Arc::new(EmbeddedDeliveryQueue::open(&engine).unwrap()),
         resolver: Arc::new(SystemResolver),
     };
-    let consumer = tokio::spawn(triggers_stream_consumer::run(consumer_ports, consumer_config, health, shutdown.clone()));
+    let consumer =
+        tokio::spawn(triggers_stream_consumer::run(consumer_ports, consumer_config, health, shutdown.clone()));
 
     // Each pass over the batch delivers the webhook again and then fails to record it. The pauses
     // between passes grow: the k-th is at least half of base * 2^(k-1) (equal jitter), so the

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use triggers::settings::RunOptions;
 use triggers_embedded::Engine;
 use triggers_schemas::{Timestamp, WorkflowId};
-use triggers_stores::{DeadLetterKind, DeliveryQueue};
 use triggers_stores::embedded::EmbeddedDeliveryQueue;
+use triggers_stores::{DeadLetterKind, DeliveryQueue};
 
 /// Generous bound for anything that should take a second or two.
 const PATIENCE: Duration = Duration::from_secs(20);

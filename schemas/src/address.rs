@@ -150,7 +150,8 @@ mod tests {
         ] {
             assert!(is_private_host(host), "{host}");
         }
-        for host in ["example.com", "8.8.8.8", "[2606:4700:4700::1111]", "100.128.0.1", "1e100.net", "localhost.example"]
+        for host in
+            ["example.com", "8.8.8.8", "[2606:4700:4700::1111]", "100.128.0.1", "1e100.net", "localhost.example"]
         {
             assert!(!is_private_host(host), "{host}");
         }

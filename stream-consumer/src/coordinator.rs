@@ -39,7 +39,11 @@ enum RoundError {
 /// Runs until `shutdown`, or until another live process is found under this worker id; then stops
 /// the workers (each finishes its batch and checkpoints) and releases every lease it still holds,
 /// so that another worker may take them at once.
-pub(crate) async fn run(context: Arc<Context>, instance: String, shutdown: CancellationToken) -> Result<(), ConsumerError> {
+pub(crate) async fn run(
+    context: Arc<Context>,
+    instance: String,
+    shutdown: CancellationToken,
+) -> Result<(), ConsumerError> {
     let stop_workers = shutdown.child_token();
     let held: HeldSet = Arc::default();
     let stop_renewing = CancellationToken::new();
@@ -87,7 +91,9 @@ async fn release(context: &Context, held: &HeldLease) {
         return;
     }
     let lease = held.lease.lock().await;
-    if let Err(error) = within(context.config.call_timeout, "releasing a lease", context.ports.leases.release_lease(&lease)).await {
+    if let Err(error) =
+        within(context.config.call_timeout, "releasing a lease", context.ports.leases.release_lease(&lease)).await
+    {
         tracing::warn!(shard = %lease.shard_id, %error, "releasing lease failed; it will expire instead");
     }
 }
@@ -110,7 +116,8 @@ async fn renew(context: &Context, held: &HeldLease) {
         return;
     }
     let mut lease = held.lease.lock().await;
-    let renewed = within(context.config.renew_timeout(), "renewing a lease", context.ports.leases.renew_lease(&lease)).await;
+    let renewed =
+        within(context.config.renew_timeout(), "renewing a lease", context.ports.leases.renew_lease(&lease)).await;
     match renewed {
         Ok(renewed) => *lease = renewed,
         Err(LeaseError::Conflict(_) | LeaseError::NotFound(_)) => {
@@ -173,7 +180,8 @@ impl Round<'_> {
                 stale.held.lost.cancel();
                 let _ = stale.task.await;
             }
-            let taken = within(limit, "taking a lease", context.ports.leases.take_lease(lease, me.worker_id, me.instance));
+            let taken =
+                within(limit, "taking a lease", context.ports.leases.take_lease(lease, me.worker_id, me.instance));
             match taken.await {
                 Ok(taken) => self.start_worker(taken, running),
                 Err(LeaseError::Conflict(_)) => tracing::debug!(%shard, "another worker took the lease first"),
@@ -188,7 +196,8 @@ impl Round<'_> {
         tracing::info!(%shard, checkpoint = ?taken.checkpoint, "took lease");
         let held = Arc::new(HeldLease { lease: Mutex::new(taken), lost: CancellationToken::new() });
         self.held.lock().expect("held leases").insert(shard.clone(), Arc::clone(&held));
-        let task = tokio::spawn(run_shard(Arc::clone(self.context), Arc::clone(&held), self.stop_workers.child_token()));
+        let task =
+            tokio::spawn(run_shard(Arc::clone(self.context), Arc::clone(&held), self.stop_workers.child_token()));
         running.insert(shard, Running { held, task });
     }
 }

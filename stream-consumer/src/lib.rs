@@ -85,7 +85,8 @@ pub async fn run(
     // Nothing is matched before the subscriptions are known: an event matched against an empty
     // cache would count as delivered to nobody, and a due retry as aimed at a deleted subscription.
     loop {
-        let loaded = calls::within(config.call_timeout, "loading subscriptions", cache.refresh(ports.subscriptions.as_ref()));
+        let loaded =
+            calls::within(config.call_timeout, "loading subscriptions", cache.refresh(ports.subscriptions.as_ref()));
         match loaded.await {
             Ok(()) => break,
             Err(error) => tracing::warn!(%error, "loading subscriptions failed; the consumer waits for them"),

@@ -47,21 +47,22 @@ async fn read_until_stopped(context: &Context, held: &HeldLease, shard: &ShardId
     loop {
         let checkpoint = held.lease.lock().await.checkpoint.clone();
         let Some(start) = checkpoint.start_position() else { return };
-        let mut reader = match within(limit, "opening a shard reader", context.ports.stream.open_reader(shard, start)).await {
-            Ok(reader) => reader,
-            Err(StreamError::NoSuchShard(_)) => {
-                // The shard aged out of retention: nothing is left to read in it.
-                write_checkpoint(context, held, Checkpoint::ShardEnd, stop).await;
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%shard, %error, "opening shard reader failed");
-                if back_off(context, held, shard, ShardFailure::Reading, stop).await {
+        let mut reader =
+            match within(limit, "opening a shard reader", context.ports.stream.open_reader(shard, start)).await {
+                Ok(reader) => reader,
+                Err(StreamError::NoSuchShard(_)) => {
+                    // The shard aged out of retention: nothing is left to read in it.
+                    write_checkpoint(context, held, Checkpoint::ShardEnd, stop).await;
                     return;
                 }
-                continue;
-            }
-        };
+                Err(error) => {
+                    tracing::warn!(%shard, %error, "opening shard reader failed");
+                    if back_off(context, held, shard, ShardFailure::Reading, stop).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
         let failure = loop {
             if stop.is_cancelled() || held.lost.is_cancelled() {
                 return;
@@ -124,13 +125,21 @@ async fn pause(stop: &CancellationToken, lost: &CancellationToken, duration: Dur
 
 /// Writes a checkpoint, backing off while the store is unavailable. False if the lease was lost
 /// (or the worker stopped before the write succeeded).
-async fn write_checkpoint(context: &Context, held: &HeldLease, checkpoint: Checkpoint, stop: &CancellationToken) -> bool {
+async fn write_checkpoint(
+    context: &Context,
+    held: &HeldLease,
+    checkpoint: Checkpoint,
+    stop: &CancellationToken,
+) -> bool {
     loop {
         let mut lease = held.lease.lock().await;
         let shard = lease.shard_id.clone();
-        let written =
-            within(context.config.call_timeout, "writing a checkpoint", context.ports.leases.checkpoint(&lease, checkpoint.clone()))
-                .await;
+        let written = within(
+            context.config.call_timeout,
+            "writing a checkpoint",
+            context.ports.leases.checkpoint(&lease, checkpoint.clone()),
+        )
+        .await;
         match written {
             Ok(updated) => {
                 *lease = updated;

@@ -52,7 +52,10 @@ async fn endless_body_endpoint() -> (String, tokio::sync::oneshot::Receiver<usiz
         let (mut socket, _) = listener.accept().await.unwrap();
         let mut request = vec![0u8; 64 * 1024];
         let _ = socket.read(&mut request).await.unwrap();
-        socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n").await.unwrap();
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
         let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
         let mut total = 0usize;
         // Bounded, so that a client that never lets go fails the test instead of filling the disk.
@@ -109,7 +112,10 @@ impl ControlledResolver {
 impl Resolve for ControlledResolver {
     async fn resolve(&self, host: &str) -> io::Result<Vec<IpAddr>> {
         *self.lookups.lock().unwrap().entry(host.to_owned()).or_default() += 1;
-        self.answers.get(host).cloned().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no such host {host}")))
+        self.answers
+            .get(host)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no such host {host}")))
     }
 }
 
@@ -156,7 +162,10 @@ async fn hosts_that_resolve_to_private_addresses_are_refused_without_connecting(
         assert_eq!(attempt.verdict, Verdict::Retry { retry_after: None }, "{host}");
         let error = attempt.outcome.error.unwrap_or_default();
         assert!(error.contains("refused"), "{host}: {error}");
-        assert!(error.contains(host.trim_start_matches('[').trim_end_matches(']')) || error.contains("resolves to"), "{host}: {error}");
+        assert!(
+            error.contains(host.trim_start_matches('[').trim_end_matches(']')) || error.contains("resolves to"),
+            "{host}: {error}"
+        );
     }
     assert!(endpoint.hits.lock().unwrap().is_empty(), "a refused host was connected to");
     assert_eq!(resolver.lookups("mixed.test"), 1);

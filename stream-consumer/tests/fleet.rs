@@ -58,7 +58,12 @@ async fn a_consumer_that_dies_loses_its_leases_after_the_failover_time() {
     let doomed = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let never_cancelled = CancellationToken::new();
     let health = Arc::new(ConsumerHealth::default());
-    doomed.spawn(Box::pin(triggers_stream_consumer::run(shared.ports.clone(), config("doomed"), health, never_cancelled)));
+    doomed.spawn(Box::pin(triggers_stream_consumer::run(
+        shared.ports.clone(),
+        config("doomed"),
+        health,
+        never_cancelled,
+    )));
     shared.wait_for_holdings(&[("doomed", 4)]).await;
     let survivor = start(&shared, "survivor");
     shared.wait_for_holdings(&[("doomed", 2), ("survivor", 2)]).await;
@@ -219,7 +224,11 @@ async fn a_hung_shard_listing_does_not_stop_lease_renewals() {
 
     for lease in shared.leases().await {
         assert_eq!(lease.owner.as_deref(), Some("stuck"), "{lease:?}");
-        assert!(lease.counter >= before[&lease.shard_id] + 3, "renewals stopped: {lease:?}, counter was {}", before[&lease.shard_id]);
+        assert!(
+            lease.counter >= before[&lease.shard_id] + 3,
+            "renewals stopped: {lease:?}, counter was {}",
+            before[&lease.shard_id]
+        );
     }
     rival.stop().await;
     // The hung round holds the coordinator; what it does after is for the listing to decide.

@@ -49,15 +49,13 @@ impl DeliveryQueue for RefusingQueue {
 }
 
 fn poison_count(snapshotter: &metrics_util::debugging::Snapshotter) -> u64 {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .find(|(key, ..)| key.key().name() == POISON_RECORDS_METRIC)
-        .map_or(0, |(.., value)| match value {
+    snapshotter.snapshot().into_vec().into_iter().find(|(key, ..)| key.key().name() == POISON_RECORDS_METRIC).map_or(
+        0,
+        |(.., value)| match value {
             DebugValue::Counter(count) => count,
             other => panic!("{POISON_RECORDS_METRIC} is not a counter: {other:?}"),
-        })
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,9 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use triggers_embedded::Engine;
 use triggers_embedded::fjall::Keyspace;
-use serde::{Deserialize, Serialize};
 use triggers_schemas::{Timestamp, WorkflowId};
 use uuid::Uuid;
 
@@ -118,7 +118,9 @@ impl DeliveryQueue for EmbeddedDeliveryQueue {
     }
 
     async fn park(&self, dead: &DeadLetter) -> Result<(), StoreError> {
-        self.dead_letters.insert(Uuid::now_v7().as_bytes(), encode(&StoredDeadLetter::from_dead_letter(dead))?).map_err(unavailable)?;
+        self.dead_letters
+            .insert(Uuid::now_v7().as_bytes(), encode(&StoredDeadLetter::from_dead_letter(dead))?)
+            .map_err(unavailable)?;
         self.engine.sync().await.map_err(unavailable)
     }
 

@@ -208,7 +208,10 @@ mod tests {
         // 2023-11-14T22:13:20Z is `now`; the date asks for 90 s more.
         assert_eq!(parse_retry_after("Tue, 14 Nov 2023 22:14:50 GMT", now), Some(Duration::from_secs(90)));
         assert_eq!(parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).map(|d| d > Duration::from_secs(1 << 37)), Some(true));
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).map(|d| d > Duration::from_secs(1 << 37)),
+            Some(true)
+        );
         for bad in ["", "-5", "1.5", "soon", "+10", "Tue, 14 Nov 2023"] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }

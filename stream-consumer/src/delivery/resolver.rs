@@ -64,7 +64,11 @@ impl CheckedResolver {
 }
 
 /// Checks a resolver's answer for `host`: the addresses to connect to, or why not.
-pub(crate) fn check_addresses(host: &str, addresses: Vec<IpAddr>, allow_private: bool) -> Result<Vec<IpAddr>, AddressRefused> {
+pub(crate) fn check_addresses(
+    host: &str,
+    addresses: Vec<IpAddr>,
+    allow_private: bool,
+) -> Result<Vec<IpAddr>, AddressRefused> {
     if addresses.is_empty() {
         return Err(AddressRefused::NoAddress(host.to_owned()));
     }

@@ -262,4 +262,3 @@ pub async fn append_round(shared: &Shared, customers: &[CustomerId], per_custome
     }
     ids
 }
-
