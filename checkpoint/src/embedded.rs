@@ -44,7 +44,10 @@ impl EmbeddedLeaseStore {
             let _guard = self.write_lock.lock().expect("lease lock");
             let current =
                 self.read(&expected.shard_id)?.ok_or_else(|| LeaseError::NotFound(expected.shard_id.clone()))?;
-            if current.counter != expected.counter || current.owner != expected.owner {
+            if current.counter != expected.counter
+                || current.owner != expected.owner
+                || current.instance != expected.instance
+            {
                 return Err(LeaseError::Conflict(expected.shard_id.clone()));
             }
             let mut updated = current;
@@ -72,6 +75,7 @@ impl LeaseStore for EmbeddedLeaseStore {
                         shard_id: shard.clone(),
                         parents: parents.clone(),
                         owner: None,
+                        instance: None,
                         counter: 0,
                         checkpoint: initial.clone(),
                     })?;
@@ -92,8 +96,12 @@ impl LeaseStore for EmbeddedLeaseStore {
         Ok(leases)
     }
 
-    async fn take_lease(&self, lease: &Lease, owner: &str) -> Result<Lease, LeaseError> {
-        self.compare_and_set(lease, |l| l.owner = Some(owner.to_owned())).await
+    async fn take_lease(&self, lease: &Lease, owner: &str, instance: &str) -> Result<Lease, LeaseError> {
+        self.compare_and_set(lease, |l| {
+            l.owner = Some(owner.to_owned());
+            l.instance = Some(instance.to_owned());
+        })
+        .await
     }
 
     async fn renew_lease(&self, lease: &Lease) -> Result<Lease, LeaseError> {
@@ -105,7 +113,12 @@ impl LeaseStore for EmbeddedLeaseStore {
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<(), LeaseError> {
-        self.compare_and_set(lease, |l| l.owner = None).await.map(drop)
+        self.compare_and_set(lease, |l| {
+            l.owner = None;
+            l.instance = None;
+        })
+        .await
+        .map(drop)
     }
 }
 

@@ -59,6 +59,11 @@ pub struct Lease {
     pub parents: Vec<ShardId>,
     /// The worker that holds it, if any.
     pub owner: Option<String>,
+    /// The random token of the process (the instance of `owner`) that took it, so that two
+    /// processes started under one worker id can tell each other's leases apart. `None` when
+    /// unowned, and on leases written before tokens existed.
+    #[serde(default)]
+    pub instance: Option<String>,
     /// Bumped by every write; the basis of expiry and of conditional writes.
     pub counter: u64,
     /// How far the shard has been processed.
@@ -95,15 +100,17 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// Every lease.
     async fn list_leases(&self) -> Result<Vec<Lease>, LeaseError>;
 
-    /// Takes `lease` for `owner`, if it is still exactly as read. Returns the lease as written.
-    async fn take_lease(&self, lease: &Lease, owner: &str) -> Result<Lease, LeaseError>;
+    /// Takes `lease` for worker `owner`, process `instance`, if it is still exactly as read.
+    /// Returns the lease as written.
+    async fn take_lease(&self, lease: &Lease, owner: &str, instance: &str) -> Result<Lease, LeaseError>;
 
-    /// Renews a held lease (bumps its counter), if it is still exactly as last written.
+    /// Renews a held lease (bumps its counter, keeps owner and instance), if it is still exactly as
+    /// last written.
     async fn renew_lease(&self, lease: &Lease) -> Result<Lease, LeaseError>;
 
     /// Records progress on a held lease, if it is still exactly as last written.
     async fn checkpoint(&self, lease: &Lease, checkpoint: Checkpoint) -> Result<Lease, LeaseError>;
 
-    /// Gives a held lease up (no owner) so that another worker may take it at once.
+    /// Gives a held lease up (no owner, no instance) so that another worker may take it at once.
     async fn release_lease(&self, lease: &Lease) -> Result<(), LeaseError>;
 }

@@ -4,17 +4,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use async_trait::async_trait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use triggers_checkpoint::embedded::EmbeddedLeaseStore;
 use triggers_embedded::Engine;
-use triggers_ingest::{IngestConfig, IngestMetrics, IngestPorts};
+use triggers_ingest::{IngestConfig, IngestMetrics, IngestPorts, ReadinessProbe};
 use triggers_schemas::Timestamp;
 use triggers_stores::embedded::{
     EmbeddedCustomerStore, EmbeddedDeliveryQueue, EmbeddedEventStore, EmbeddedLimitStore, EmbeddedSubscriptionStore,
 };
 use triggers_stream::embedded::EmbeddedStream;
-use triggers_stream_consumer::{ConsumerConfig, ConsumerPorts};
+use triggers_stream_consumer::delivery::{RetryPolicy, SystemResolver};
+use triggers_stream_consumer::{ConsumerConfig, ConsumerHealth, ConsumerPorts};
 
 use crate::data_dir;
 use crate::settings::{Backend, Settings};
@@ -73,12 +75,14 @@ pub async fn run(
     let events = Arc::new(EmbeddedEventStore::open(&engine)?);
     let subscriptions = Arc::new(EmbeddedSubscriptionStore::open(&engine)?);
     let limits = Arc::new(EmbeddedLimitStore::open(&engine)?);
+    let consumer_health = Arc::new(ConsumerHealth::default());
     let ingest_ports = IngestPorts {
         stream: Arc::new(stream.clone()),
         events: events.clone(),
         subscriptions: subscriptions.clone(),
         customers: Arc::new(EmbeddedCustomerStore::open(&engine)?),
         limits: limits.clone(),
+        readiness: vec![Arc::new(ConsumerReadiness(Arc::clone(&consumer_health)))],
     };
     let consumer_ports = ConsumerPorts {
         stream: Arc::new(stream.clone()),
@@ -86,6 +90,7 @@ pub async fn run(
         subscriptions,
         events,
         queue: Arc::new(EmbeddedDeliveryQueue::open(&engine)?),
+        resolver: Arc::new(SystemResolver),
     };
     let ingest_config = IngestConfig {
         admin_token,
@@ -96,8 +101,9 @@ pub async fn run(
     let consumer_config = ConsumerConfig {
         worker_id: settings.worker_id.clone(),
         failover_time: settings.failover_time,
-        retry_schedule: settings.retry_schedule.clone(),
+        retry: RetryPolicy { schedule: settings.retry_schedule.clone(), max_retry_after: settings.max_retry_after },
         attempt_timeout: settings.attempt_timeout,
+        allow_private_webhooks: settings.allow_private_webhooks,
         ..ConsumerConfig::default()
     };
 
@@ -107,18 +113,29 @@ pub async fn run(
         data_dir = %settings.data_dir.display(),
         "triggers is serving on the embedded backend"
     );
-    let trimmer = tokio::spawn(trim_periodically(stream, shutdown.clone()));
-    let purger = tokio::spawn(purge_idempotency_keys_periodically(limits, shutdown.clone()));
+    // The pipeline stops when asked to, and also when the consumer cannot go on: a process that
+    // no longer consumes must not go on accepting events as if it did.
+    let pipeline = shutdown.child_token();
+    let trimmer = tokio::spawn(trim_periodically(stream, pipeline.clone()));
+    let purger = tokio::spawn(purge_idempotency_keys_periodically(limits, pipeline.clone()));
     let ingest = triggers_ingest::run(
         public,
         admin,
         ingest_ports,
         ingest_config,
         Arc::new(IngestMetrics::default()),
-        shutdown.clone(),
+        pipeline.clone(),
     );
-    let consumer = triggers_stream_consumer::run(consumer_ports, consumer_config, shutdown.clone());
-    tokio::join!(ingest, consumer);
+    let consumer = async {
+        let outcome =
+            triggers_stream_consumer::run(consumer_ports, consumer_config, consumer_health, pipeline.clone()).await;
+        if let Err(error) = &outcome {
+            tracing::error!(%error, "the consumer stopped; stopping the pipeline");
+            pipeline.cancel();
+        }
+        outcome
+    };
+    let ((), consumed) = tokio::join!(ingest, consumer);
     let _ = trimmer.await;
     let _ = purger.await;
     let syncs = engine.sync_stats();
@@ -127,7 +144,17 @@ pub async fn run(
         fsyncs = syncs.fsyncs.load(std::sync::atomic::Ordering::Relaxed),
         "stopped: in-flight work finished, checkpoints written, leases released"
     );
-    Ok(())
+    consumed.context("the stream consumer stopped")
+}
+
+/// The consumer's health as `/readyz` sees it: not ready while any shard worker is failing.
+pub struct ConsumerReadiness(pub Arc<ConsumerHealth>);
+
+#[async_trait]
+impl ReadinessProbe for ConsumerReadiness {
+    async fn check(&self) -> Result<(), String> {
+        self.0.check()
+    }
 }
 
 async fn trim_periodically(stream: EmbeddedStream, shutdown: CancellationToken) {

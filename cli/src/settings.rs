@@ -9,7 +9,9 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use triggers_ingest::ConnectionLimits;
-use triggers_stream_consumer::retry::{parse_duration, parse_schedule};
+use triggers_stream_consumer::config::{
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_FAILOVER_TIME, DEFAULT_MAX_RETRY_AFTER, DEFAULT_RETRY_SCHEDULE, DEFAULT_WORKER_ID,
+};
 
 /// Which adapters the process uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -50,6 +52,9 @@ pub struct RunOptions {
     /// How long a lease lives without renewal before another consumer may take it (default 10s).
     #[arg(long, env = "TRIGGERS_FAILOVER_TIME")]
     pub failover_time: Option<String>,
+    /// The longest Retry-After from an endpoint that is honoured; longer counts as this (default 1h).
+    #[arg(long, env = "TRIGGERS_MAX_RETRY_AFTER")]
+    pub max_retry_after: Option<String>,
     /// Whether webhook URLs may point at loopback or private addresses (default: true when embedded).
     #[arg(long, env = "TRIGGERS_ALLOW_PRIVATE_WEBHOOKS")]
     pub allow_private_webhooks: Option<bool>,
@@ -87,6 +92,8 @@ pub struct Settings {
     pub attempt_timeout: Duration,
     /// Lease failover time.
     pub failover_time: Duration,
+    /// The cap on an endpoint's Retry-After.
+    pub max_retry_after: Duration,
     /// Whether private webhook addresses are allowed.
     pub allow_private_webhooks: bool,
     /// The admin token, if configured.
@@ -116,6 +123,7 @@ impl RunOptions {
             retry_schedule: self.retry_schedule.or(file.retry_schedule),
             attempt_timeout: self.attempt_timeout.or(file.attempt_timeout),
             failover_time: self.failover_time.or(file.failover_time),
+            max_retry_after: self.max_retry_after.or(file.max_retry_after),
             allow_private_webhooks: self.allow_private_webhooks.or(file.allow_private_webhooks),
             admin_token: self.admin_token.or(file.admin_token),
             worker_id: self.worker_id.or(file.worker_id),
@@ -132,12 +140,18 @@ impl RunOptions {
         if !(1..=1024).contains(&shards) {
             bail!("--shards must be from 1 to 1024, not {shards}");
         }
-        let retry_schedule = parse_schedule(self.retry_schedule.as_deref().unwrap_or("5s,30s,2m,10m,30m,1h,3h,6h"))
-            .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?;
-        let attempt_timeout = parse_duration(self.attempt_timeout.as_deref().unwrap_or("10s"))
-            .map_err(|e| anyhow::anyhow!("--attempt-timeout: {e}"))?;
-        let failover_time = parse_duration(self.failover_time.as_deref().unwrap_or("10s"))
-            .map_err(|e| anyhow::anyhow!("--failover-time: {e}"))?;
+        let retry_schedule = match self.retry_schedule.as_deref() {
+            Some(text) => parse_schedule(text).context("--retry-schedule")?,
+            None => DEFAULT_RETRY_SCHEDULE.to_vec(),
+        };
+        let attempt_timeout =
+            duration_or("--attempt-timeout", self.attempt_timeout.as_deref(), DEFAULT_ATTEMPT_TIMEOUT)?;
+        let failover_time = duration_or("--failover-time", self.failover_time.as_deref(), DEFAULT_FAILOVER_TIME)?;
+        let max_retry_after =
+            duration_or("--max-retry-after", self.max_retry_after.as_deref(), DEFAULT_MAX_RETRY_AFTER)?;
+        if attempt_timeout.is_zero() {
+            bail!("--attempt-timeout must be longer than 0s");
+        }
         if failover_time < Duration::from_millis(300) {
             bail!("--failover-time must be at least 300ms");
         }
@@ -147,7 +161,7 @@ impl RunOptions {
         }
         let worker_id = self.worker_id.unwrap_or_else(|| {
             if embedded {
-                "local".to_owned()
+                DEFAULT_WORKER_ID.to_owned()
             } else {
                 let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "consumer".into());
                 format!("{host}-{}-{}", std::process::id(), hex::encode(rand::random::<[u8; 3]>()))
@@ -162,6 +176,7 @@ impl RunOptions {
             retry_schedule,
             attempt_timeout,
             failover_time,
+            max_retry_after,
             allow_private_webhooks: self.allow_private_webhooks.unwrap_or(embedded),
             admin_token: self.admin_token.filter(|t| !t.is_empty()),
             worker_id,
@@ -169,6 +184,24 @@ impl RunOptions {
             connections: ConnectionLimits { max_connections, ..ConnectionLimits::default() },
         })
     }
+}
+
+/// Parses a duration such as `250ms`, `10s`, `2m`, `3h` or `1h 30m` (humantime's units).
+fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(text.trim()).map_err(|error| anyhow::anyhow!("{text:?} is not a duration: {error}"))
+}
+
+/// Parses a retry schedule such as `5s,30s,2m`; an empty one means no retries.
+fn parse_schedule(text: &str) -> anyhow::Result<Vec<Duration>> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',').map(parse_duration).collect()
+}
+
+/// The duration `flag` was given as `text`, or `default` when it was not given.
+fn duration_or(flag: &str, text: Option<&str>, default: Duration) -> anyhow::Result<Duration> {
+    text.map_or(Ok(default), |text| parse_duration(text).with_context(|| flag.to_owned()))
 }
 
 #[cfg(test)]
@@ -183,7 +216,11 @@ mod tests {
         assert_eq!(settings.admin_listen.to_string(), "127.0.0.1:8081");
         assert_eq!(settings.shards, 4);
         assert_eq!(settings.retry_schedule.len(), 8);
+        assert_eq!(settings.retry_schedule, DEFAULT_RETRY_SCHEDULE.to_vec());
+        assert_eq!(settings.retry_schedule[7], Duration::from_secs(6 * 3600));
         assert_eq!(settings.attempt_timeout, Duration::from_secs(10));
+        assert_eq!(settings.failover_time, Duration::from_secs(10));
+        assert_eq!(settings.max_retry_after, Duration::from_secs(3600));
         assert!(settings.allow_private_webhooks);
         assert_eq!(settings.connections.max_connections, 10_000);
         assert_eq!(settings.connections.head_timeout, Duration::from_secs(10));
@@ -218,5 +255,30 @@ mod tests {
         assert!(error.to_string().contains("--shards"));
         let error = RunOptions { max_connections: Some(0), ..Default::default() }.resolve().unwrap_err();
         assert!(error.to_string().contains("--max-connections"));
+        let error = RunOptions { max_retry_after: Some("forever".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{error:#}").contains("--max-retry-after"), "{error:#}");
+        assert!(format!("{error:#}").contains("\"forever\""), "{error:#}");
+        let error = RunOptions { attempt_timeout: Some("0s".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(error.to_string().contains("--attempt-timeout"));
+    }
+
+    #[test]
+    fn durations_take_every_usual_unit() {
+        let options = RunOptions {
+            retry_schedule: Some("250ms, 2m,1h 30m".into()),
+            attempt_timeout: Some("1500ms".into()),
+            max_retry_after: Some("90s".into()),
+            ..Default::default()
+        };
+        let settings = options.resolve().unwrap();
+        assert_eq!(
+            settings.retry_schedule,
+            vec![Duration::from_millis(250), Duration::from_secs(120), Duration::from_secs(5400)]
+        );
+        assert_eq!(settings.attempt_timeout, Duration::from_millis(1500));
+        assert_eq!(settings.max_retry_after, Duration::from_secs(90));
+        let none = RunOptions { retry_schedule: Some(String::new()), ..Default::default() }.resolve().unwrap();
+        assert!(none.retry_schedule.is_empty());
+        assert!(RunOptions { retry_schedule: Some("5".into()), ..Default::default() }.resolve().is_err());
     }
 }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use triggers::settings::RunOptions;
 use triggers_embedded::Engine;
 use triggers_schemas::{Timestamp, WorkflowId};
-use triggers_stores::DeliveryQueue;
 use triggers_stores::embedded::EmbeddedDeliveryQueue;
+use triggers_stores::{DeadLetterKind, DeliveryQueue};
 
 /// Generous bound for anything that should take a second or two.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -110,9 +110,10 @@ async fn an_endpoint_that_keeps_failing_is_retried_on_schedule_then_dead_lettere
     let workflow: WorkflowId = workflows[0].parse().unwrap();
     let dead = queue.list_parked(Some(workflow), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].task.record.event_id.to_string(), event_id);
-    assert_eq!(dead[0].task.attempts.len(), 3);
-    assert!(dead[0].task.attempts.iter().all(|a| a.status_code == Some(500) && a.error.is_some()));
+    let DeadLetterKind::Delivery(task) = &dead[0].kind else { panic!("not a parked delivery: {dead:?}") };
+    assert_eq!(task.record.event_id.to_string(), event_id);
+    assert_eq!(task.attempts.len(), 3);
+    assert!(task.attempts.iter().all(|a| a.status_code == Some(500) && a.error.is_some()));
     let far_future = Timestamp::now().plus_millis(365 * 24 * 3_600_000);
     assert!(queue.take_due(far_future, 10, 0).await.unwrap().is_empty(), "no retry is still queued");
 }
@@ -234,4 +235,74 @@ async fn a_retry_due_before_the_first_pass_ends_is_not_overwritten() {
     assert_eq!(event["delivery_attempts"], 4);
     assert_eq!((flaky.hits().await.len(), slow_once.hits().await.len()), (2, 2));
     server.stop().await;
+}
+
+/// An endpoint asking for an absurd wait gets the cap instead: the delivery is neither parked for
+/// ages nor broken by arithmetic on the huge value.
+async fn retry_after_is_capped(retry_after: &'static str) {
+    let server = TestServer::start(RunOptions { max_retry_after: Some("1s".into()), ..options("100ms", "5s") }).await;
+    let endpoint = ScriptedReceiver::start(move |n| {
+        if n == 0 { Answer::Status(503, vec![("retry-after", retry_after.into())]) } else { Answer::status(204) }
+    })
+    .await;
+    let (key, workflows) = subscribe_all(&server, &[endpoint.url()]).await;
+
+    let event_id = post(&server, &key, 1).await;
+    let event = server.wait_for_status(&key, &event_id, "delivered", PATIENCE).await;
+    let delivery = delivery_for(&event, &workflows[0]);
+    assert_eq!(delivery["attempts"], 2, "{event}");
+    let hits = endpoint.hits().await;
+    let gap = hits[1].at - hits[0].at;
+    // The cap (1 s) is still a lower bound: the schedule alone would retry after 100-120 ms.
+    assert!(gap >= Duration::from_secs(1), "retried {gap:?} after Retry-After: {retry_after} capped at 1s");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_retry_after_in_seconds_counts_as_the_cap() {
+    retry_after_is_capped("99999999999").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_beyond_u64_counts_as_the_cap() {
+    retry_after_is_capped("18446744073709551616").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_retry_after_date_counts_as_the_cap() {
+    retry_after_is_capped("Fri, 31 Dec 9999 23:59:59 GMT").await;
+}
+
+/// The embedded mode with private webhooks turned off refuses loopback names when the subscription
+/// is created, and refuses at delivery time what was let in before the setting changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_webhooks_off_refuses_loopback_names_at_creation_and_at_delivery() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let endpoint = Receiver::start().await;
+    let port = endpoint.url().rsplit(':').next().unwrap().trim_end_matches("/hook").to_owned();
+    let sneaky = format!("http://localhost.localdomain:{port}/hook");
+
+    // Created while private webhooks were allowed (the embedded default)...
+    let open = TestServer::start_in(data_dir.path(), options("1h", "5s")).await;
+    let (_, key) = open.new_customer().await;
+    open.subscribe(&key, json!({}), &sneaky).await;
+    open.stop().await;
+
+    // ...and delivered after they were turned off: refused, without a connection.
+    let closed_options = RunOptions { allow_private_webhooks: Some(false), ..options("1h", "5s") };
+    let closed = TestServer::start_in(data_dir.path(), closed_options).await;
+    for url in [sneaky.as_str(), "http://localhost.localdomain/hook", "http://127.0.0.1:9/hook"] {
+        let body = json!({"event_selector": {}, "webhook_url": url}).to_string();
+        let reply = closed.call(&key, Method::POST, "/v1/subscriptions", body).await;
+        common::validation(&reply, &["/webhook_url"]);
+    }
+    tokio::time::sleep(SUBSCRIPTION_PROPAGATION).await;
+    let event_id = post(&closed, &key, 1).await;
+    let event = closed.wait_for_status(&key, &event_id, "failed", PATIENCE).await;
+    let delivery = &event["deliveries"][0];
+    assert_eq!(delivery["last_status_code"], Value::Null, "{event}");
+    let error = delivery["last_error"].as_str().unwrap();
+    assert!(error.contains("localhost.localdomain") && error.contains("refused"), "{error}");
+    assert!(endpoint.received().await.is_empty(), "a refused host was connected to");
+    closed.stop().await;
 }

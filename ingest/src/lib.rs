@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 pub use config::{ConnectionLimits, IngestConfig};
 pub use metrics::IngestMetrics;
+pub use ops::ReadinessProbe;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use triggers_stores::{CustomerStore, EventStore, LimitStore, SubscriptionStore};
@@ -39,6 +40,8 @@ pub struct IngestPorts {
     pub customers: Arc<dyn CustomerStore>,
     /// Rate limits and idempotency keys.
     pub limits: Arc<dyn LimitStore>,
+    /// What else `/readyz` asks about (the consumer's health when it runs in this process).
+    pub readiness: Vec<Arc<dyn ReadinessProbe>>,
 }
 
 /// What every request handler shares.

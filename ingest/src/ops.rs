@@ -1,5 +1,6 @@
 //! Operational endpoints: health, readiness, metrics and the OpenAPI document.
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
@@ -14,15 +15,28 @@ pub(crate) fn healthz() -> http::Response<Body> {
     json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the stream answers. A 503 names what does not.
+/// One thing `/readyz` asks about besides the stream (e.g. the consumer's shards): the process
+/// that wires the roles together hands ingest one probe per part that has a health of its own.
+#[async_trait]
+pub trait ReadinessProbe: Send + Sync + 'static {
+    /// `Err` with a description of what is not ready, naming it (shown in the 503 problem, so it
+    /// must hold no internal message).
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// `GET /readyz`: the stream answers and every probe is ready. A 503 names what is not.
 pub(crate) async fn readyz(state: &AppState) -> http::Response<Body> {
-    match state.ports.stream.list_shards().await {
-        Ok(_) => json(StatusCode::OK, &serde_json::json!({"status": "ready"})),
-        Err(error) => {
-            tracing::warn!(%error, "readiness check: stream unavailable");
-            problem(&Problem::unavailable("the event stream is not reachable"))
+    if let Err(error) = state.ports.stream.list_shards().await {
+        tracing::warn!(%error, "readiness check: stream unavailable");
+        return problem(&Problem::unavailable("the event stream is not reachable"));
+    }
+    for probe in &state.ports.readiness {
+        if let Err(detail) = probe.check().await {
+            tracing::warn!(%detail, "readiness check failed");
+            return problem(&Problem::unavailable(detail));
         }
     }
+    json(StatusCode::OK, &serde_json::json!({"status": "ready"}))
 }
 
 /// `GET /metrics`.

@@ -1,9 +1,8 @@
 //! `POST /v1/subscriptions`, `GET /v1/subscriptions` and `GET /v1/subscriptions/{id}`.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
+use triggers_schemas::address::is_private_host;
 use triggers_schemas::webhook::generate_secret;
 use triggers_schemas::{FieldError, Problem, Scope, Selector, Subscription, SubscriptionStatus, Timestamp, WorkflowId};
 use triggers_stores::StoreError;
@@ -148,81 +147,6 @@ fn check_url(state: &AppState, url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `host` (as written in a URL) names a loopback, private, link-local or metadata address.
-///
-/// Only literal addresses and `localhost` are recognised here; names that resolve to such
-/// addresses can only be caught when the delivery connects. Every spelling a resolver accepts for a
-/// literal address counts: a trailing dot, IPv4 inside IPv6 (`::ffff:127.0.0.1`) and the legacy
-/// IPv4 forms (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`) all reach the same address.
-fn is_private_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    let host = host.strip_suffix('.').unwrap_or(&host);
-    if host == "localhost" || host.ends_with(".localhost") {
-        return true;
-    }
-    match host.parse::<IpAddr>().ok().or_else(|| legacy_ipv4(host).map(IpAddr::V4)) {
-        Some(ip) => is_private_ip(ip),
-        None => false,
-    }
-}
-
-fn is_private_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => {
-            let [first, second, ..] = ip.octets();
-            ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                // 0.0.0.0/8 reaches the local host on Linux.
-                || first == 0
-                // 100.64.0.0/10, shared address space; some clouds serve metadata there.
-                || (first == 100 && (64..128).contains(&second))
-        }
-        IpAddr::V6(ip) => {
-            // IPv4-mapped and IPv4-compatible addresses reach the IPv4 address inside.
-            if let Some(inner) = ip.to_ipv4() {
-                return is_private_ip(IpAddr::V4(inner));
-            }
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-/// The IPv4 address `text` names in the forms `inet_aton` (and so most resolvers) still accept:
-/// one to four parts, each decimal, octal (leading `0`) or hex (`0x`), the last filling the bytes
-/// that remain.
-fn legacy_ipv4(text: &str) -> Option<Ipv4Addr> {
-    let parts = text.split('.').map(legacy_part).collect::<Option<Vec<u32>>>()?;
-    let (last, leading) = parts.split_last()?;
-    if leading.len() > 3 || leading.iter().any(|part| *part > 255) {
-        return None;
-    }
-    let remaining_bits = 32 - 8 * leading.len() as u32;
-    if remaining_bits < 32 && *last >= 1 << remaining_bits {
-        return None;
-    }
-    let address = leading.iter().enumerate().fold(*last, |address, (i, part)| address | part << (24 - 8 * i as u32));
-    Some(Ipv4Addr::from(address))
-}
-
-fn legacy_part(part: &str) -> Option<u32> {
-    let (digits, radix) = match part.strip_prefix("0x") {
-        Some(hex) => (hex, 16),
-        None if part.len() > 1 && part.starts_with('0') => (&part[1..], 8),
-        None => (part, 10),
-    };
-    // from_str_radix would take a sign; an address part has none.
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    u32::from_str_radix(digits, radix).ok()
-}
-
 /// `GET /v1/subscriptions/{id}`.
 pub(crate) async fn get(state: &AppState, headers: &HeaderMap, id: &str) -> http::Response<Body> {
     let found = async {
@@ -271,34 +195,5 @@ pub(crate) async fn list(state: &AppState, request: &http::Request<RequestBody>)
     match listed.await {
         Ok(page) => json(StatusCode::OK, &page),
         Err(refused) => problem(&refused),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn legacy_ipv4_forms_name_the_address_a_resolver_would_reach() {
-        let loopback = Some(Ipv4Addr::LOCALHOST);
-        for text in ["2130706433", "0x7f000001", "0x7f.1", "0177.0.0.1", "127.1", "127.0.1", "127.0.0.1"] {
-            assert_eq!(legacy_ipv4(text), loopback, "{text}");
-        }
-        for text in ["", "example", "1..2", "256.0.0.1", "1.2.3.4.5", "08.0.0.1", "0x", "+1", "1.2.3.256", "1.16777216"]
-        {
-            assert_eq!(legacy_ipv4(text), None, "{text}");
-        }
-    }
-
-    #[test]
-    fn private_hosts_are_recognised_in_every_literal_spelling() {
-        for host in
-            ["localhost.", "[::ffff:7f00:1]", "[::ffff:169.254.169.254]", "100.64.0.1", "0.1.2.3", "017700000001"]
-        {
-            assert!(is_private_host(host), "{host}");
-        }
-        for host in ["example.com", "8.8.8.8", "[2606:4700:4700::1111]", "100.128.0.1", "1e100.net"] {
-            assert!(!is_private_host(host), "{host}");
-        }
     }
 }

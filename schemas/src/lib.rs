@@ -5,6 +5,7 @@
 //! This crate does no I/O. Everything here is plain data plus the pure functions that validate,
 //! encode or derive it, so that every other crate can depend on it without pulling in a runtime.
 
+pub mod address;
 pub mod customer;
 pub mod event;
 pub mod ids;

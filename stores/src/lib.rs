@@ -19,7 +19,7 @@ pub mod subscriptions;
 pub use customers::CustomerStore;
 pub use events::EventStore;
 pub use limits::{IdempotencyBegin, LimitStore, RateDecision};
-pub use queue::{AttemptOutcome, DeadLetter, DeliveryQueue, QueuedRetry, RetryTask};
+pub use queue::{AttemptOutcome, DeadLetter, DeadLetterKind, DeliveryQueue, PoisonRecord, QueuedRetry, RetryTask};
 pub use subscriptions::SubscriptionStore;
 
 /// A store failure, as every port reports it.

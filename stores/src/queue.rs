@@ -37,13 +37,53 @@ pub struct QueuedRetry {
     pub task: RetryTask,
 }
 
-/// A delivery that gave up, parked for an operator.
+/// An entry of the dead-letter queue: something the consumer could not resolve, parked for an
+/// operator, and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
-    /// The event, the subscription and every attempt's outcome.
-    pub task: RetryTask,
+    /// What was parked.
+    pub kind: DeadLetterKind,
     /// When it was parked.
     pub parked_at: Timestamp,
+}
+
+/// The kinds of dead letter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterKind {
+    /// A delivery that used up its retries: the event, the subscription and every attempt's outcome.
+    Delivery(RetryTask),
+    /// A stream record that could not be decoded (e.g. written by a newer build before a
+    /// rollback), kept byte for byte so that it can be redriven once a build reads it.
+    PoisonRecord(PoisonRecord),
+}
+
+/// A stream record the consumer could not decode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoisonRecord {
+    /// The shard it was read from.
+    pub shard_id: String,
+    /// Its sequence number in that shard.
+    pub sequence_number: String,
+    /// Its partition key (ingest writes the customer id there).
+    pub partition_key: String,
+    /// The record's bytes, as read.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+    /// Why it could not be decoded.
+    pub error: String,
+    /// When the stream accepted it.
+    pub arrived_at: Timestamp,
+}
+
+impl DeadLetter {
+    /// The workflow a parked delivery was for; `None` for a poison record.
+    pub fn workflow_id(&self) -> Option<WorkflowId> {
+        match &self.kind {
+            DeadLetterKind::Delivery(task) => Some(task.workflow_id),
+            DeadLetterKind::PoisonRecord(_) => None,
+        }
+    }
 }
 
 /// Retries and dead letters.
@@ -58,6 +98,6 @@ pub trait DeliveryQueue: Send + Sync + 'static {
     async fn complete(&self, receipt: &str) -> Result<(), StoreError>;
     /// Parks a delivery in the dead-letter queue.
     async fn park(&self, dead: &DeadLetter) -> Result<(), StoreError>;
-    /// Parked deliveries, optionally of one workflow, oldest first.
+    /// Dead letters of every kind, oldest first; with `workflow_id`, only deliveries to that workflow.
     async fn list_parked(&self, workflow_id: Option<WorkflowId>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 }

@@ -9,8 +9,8 @@ use triggers_schemas::{
     StreamRecord, Subscription, SubscriptionStatus, Timestamp, WorkflowId,
 };
 use triggers_stores::{
-    CustomerStore, DeadLetter, DeliveryQueue, EventStore, IdempotencyBegin, LimitStore, RetryTask, StoreError,
-    SubscriptionStore,
+    CustomerStore, DeadLetter, DeadLetterKind, DeliveryQueue, EventStore, IdempotencyBegin, LimitStore, PoisonRecord,
+    RetryTask, StoreError, SubscriptionStore,
 };
 
 /// One adapter of each port.
@@ -187,11 +187,36 @@ async fn retries_come_due_hide_and_complete(stores: &Stores) {
     stores.queue.complete(&again[0].receipt).await.unwrap();
     assert!(stores.queue.take_due(later.plus_millis(10_000), 10, 1_000).await.unwrap().is_empty());
 
-    let dead = DeadLetter { task: task.clone(), parked_at: now };
+    let dead = DeadLetter { kind: DeadLetterKind::Delivery(task.clone()), parked_at: now };
     stores.queue.park(&dead).await.unwrap();
     let parked = stores.queue.list_parked(Some(task.workflow_id), 10).await.unwrap();
     assert_eq!(parked, vec![dead]);
     assert!(stores.queue.list_parked(Some(WorkflowId::generate()), 10).await.unwrap().is_empty());
+}
+
+async fn dead_letters_keep_their_kind(stores: &Stores) {
+    let task =
+        RetryTask { record: record(CustomerId::generate()), workflow_id: WorkflowId::generate(), attempts: vec![] };
+    let delivery = DeadLetter { kind: DeadLetterKind::Delivery(task.clone()), parked_at: Timestamp::now() };
+    // Every byte value, so that an adapter that mangles binary data shows it.
+    let poison = PoisonRecord {
+        shard_id: "shardId-000000000002".into(),
+        sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
+        partition_key: CustomerId::generate().to_string(),
+        data: (0..=255).collect(),
+        error: "unknown record format version 0".into(),
+        arrived_at: Timestamp::now(),
+    };
+    let poisoned = DeadLetter { kind: DeadLetterKind::PoisonRecord(poison), parked_at: Timestamp::now() };
+    stores.queue.park(&delivery).await.unwrap();
+    stores.queue.park(&poisoned).await.unwrap();
+
+    let listed = stores.queue.list_parked(None, 10).await.unwrap();
+    assert_eq!(listed, vec![delivery.clone(), poisoned.clone()], "both kinds, oldest first");
+    assert_eq!(poisoned.workflow_id(), None);
+    // A workflow's listing holds its deliveries only: a poison record belongs to no workflow.
+    assert_eq!(stores.queue.list_parked(Some(task.workflow_id), 10).await.unwrap(), vec![delivery]);
+    assert_eq!(stores.queue.list_parked(None, 1).await.unwrap().len(), 1);
 }
 
 async fn idempotency_keys_replay_and_refuse(stores: &Stores) {
@@ -269,6 +294,12 @@ macro_rules! store_suite {
             async fn retries_come_due_hide_and_complete() {
                 let (stores, _guard) = $make;
                 super::retries_come_due_hide_and_complete(&stores).await;
+            }
+
+            #[tokio::test]
+            async fn dead_letters_keep_their_kind() {
+                let (stores, _guard) = $make;
+                super::dead_letters_keep_their_kind(&stores).await;
             }
 
             #[tokio::test]

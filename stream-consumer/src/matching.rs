@@ -70,11 +70,13 @@ impl SubscriptionCache {
     }
 }
 
-/// Reloads the cache every `interval` until `shutdown`.
+/// Reloads the cache every `interval` until `shutdown`; a reload that takes longer than
+/// `call_timeout` is abandoned (and the previous set kept).
 pub async fn refresh_periodically(
     cache: Arc<SubscriptionCache>,
     store: Arc<dyn SubscriptionStore>,
     interval: Duration,
+    call_timeout: Duration,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -82,7 +84,8 @@ pub async fn refresh_periodically(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
         }
-        if let Err(error) = cache.refresh(store.as_ref()).await {
+        let reloaded = crate::calls::within(call_timeout, "reloading subscriptions", cache.refresh(store.as_ref()));
+        if let Err(error) = reloaded.await {
             tracing::warn!(%error, "reloading subscriptions failed; matching uses the previous set");
         }
     }

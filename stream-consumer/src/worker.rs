@@ -1,10 +1,10 @@
 //! One shard's worker: read a batch, resolve every record in it, checkpoint, repeat.
 //!
-//! **A checkpoint never moves past an unresolved record.** A record is resolved when every
-//! matching delivery has succeeded, been refused with 410, been scheduled for retry in the
-//! durable retry queue, or been parked in the dead-letter queue; and the event's state is recorded.
-//! If any of that fails, the worker reopens the shard at its checkpoint and tries again
-//! (deliveries are at-least-once).
+//! **A checkpoint never moves past an unresolved record.** A record is resolved when each of its
+//! matching deliveries is resolved ([`crate::delivery::resolve`]) and the event is recorded, or,
+//! when it cannot be decoded, once it is parked in the dead-letter queue as a poison record. If
+//! anything fails, the worker reports the shard unhealthy, backs off (exponentially, with jitter,
+//! up to a ceiling) and reopens the shard at its checkpoint (deliveries are at-least-once).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,15 +13,20 @@ use futures::future::join_all;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use triggers_checkpoint::{Checkpoint, Lease, LeaseError};
-use triggers_schemas::{StoredEvent, StreamRecord};
-use triggers_stores::{RetryTask, StoreError};
-use triggers_stream::{ShardRecord, StreamError};
+use triggers_schemas::{RecordDecodeError, StoredEvent, StreamRecord, Timestamp};
+use triggers_stores::{DeadLetter, DeadLetterKind, PoisonRecord, StoreError};
+use triggers_stream::{ShardId, ShardRecord, StreamError};
 
 use crate::Context;
-use crate::retries::{follow_up, settle};
+use crate::calls::within;
+use crate::delivery::resolve;
+use crate::health::ShardFailure;
 
-/// A lease this worker holds, shared by the shard worker (which checkpoints) and the coordinator
-/// (which renews): both write through the one copy so that each write is conditional on the last.
+/// The metric counting undecodable stream records parked in the dead-letter queue.
+pub const POISON_RECORDS_METRIC: &str = "triggers_poison_records_total";
+
+/// A lease this worker holds, shared by the shard worker (which checkpoints) and the renewer: both
+/// write through the one copy so that each write is conditional on the last.
 pub struct HeldLease {
     /// The lease as last written.
     pub lease: Mutex<Lease>,
@@ -32,57 +37,81 @@ pub struct HeldLease {
 /// Reads and resolves one shard until it ends, the lease is lost, or `stop` is cancelled.
 pub(crate) async fn run_shard(context: Arc<Context>, held: Arc<HeldLease>, stop: CancellationToken) {
     let shard = held.lease.lock().await.shard_id.clone();
+    read_until_stopped(&context, &held, &shard, &stop).await;
+    // A shard this worker no longer reads is not its trouble any more.
+    context.health.shard_healthy(&shard);
+}
+
+async fn read_until_stopped(context: &Context, held: &HeldLease, shard: &ShardId, stop: &CancellationToken) {
+    let limit = context.config.call_timeout;
     loop {
         let checkpoint = held.lease.lock().await.checkpoint.clone();
         let Some(start) = checkpoint.start_position() else { return };
-        let mut reader = match context.ports.stream.open_reader(&shard, start).await {
-            Ok(reader) => reader,
-            Err(StreamError::NoSuchShard(_)) => {
-                // The shard aged out of retention: nothing is left to read in it.
-                write_checkpoint(&context, &held, Checkpoint::ShardEnd, &stop).await;
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%shard, %error, "opening shard reader failed; retrying");
-                if pause(&stop, &held.lost, Duration::from_secs(1)).await {
+        let mut reader =
+            match within(limit, "opening a shard reader", context.ports.stream.open_reader(shard, start)).await {
+                Ok(reader) => reader,
+                Err(StreamError::NoSuchShard(_)) => {
+                    // The shard aged out of retention: nothing is left to read in it.
+                    write_checkpoint(context, held, Checkpoint::ShardEnd, stop).await;
                     return;
                 }
-                continue;
-            }
-        };
-        loop {
+                Err(error) => {
+                    tracing::warn!(%shard, %error, "opening shard reader failed");
+                    if back_off(context, held, shard, ShardFailure::Reading, stop).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+        let failure = loop {
             if stop.is_cancelled() || held.lost.is_cancelled() {
                 return;
             }
-            let batch = match reader.next_batch(context.config.batch_size).await {
+            let batch = match within(limit, "reading a shard", reader.next_batch(context.config.batch_size)).await {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::warn!(%shard, %error, "reading shard failed; reopening at the checkpoint");
-                    break;
+                    break ShardFailure::Reading;
                 }
             };
             if let Some(last) = batch.records.last() {
-                if let Err(error) = resolve_batch(&context, &batch.records).await {
+                if let Err(error) = resolve_batch(context, shard, &batch.records).await {
                     tracing::warn!(%shard, %error, "resolving a batch failed; reopening at the checkpoint");
-                    break;
+                    break ShardFailure::Resolving;
                 }
-                if !write_checkpoint(&context, &held, Checkpoint::After(last.sequence_number.clone()), &stop).await {
+                if !write_checkpoint(context, held, Checkpoint::After(last.sequence_number.clone()), stop).await {
                     return;
                 }
             }
+            context.health.shard_healthy(shard);
             if let Some(children) = batch.shard_end {
                 tracing::info!(%shard, ?children, "shard finished");
-                write_checkpoint(&context, &held, Checkpoint::ShardEnd, &stop).await;
+                write_checkpoint(context, held, Checkpoint::ShardEnd, stop).await;
                 return;
             }
-            if batch.records.is_empty() && pause(&stop, &held.lost, context.config.idle_poll).await {
+            if batch.records.is_empty() && pause(stop, &held.lost, context.config.idle_poll).await {
                 return;
             }
-        }
-        if pause(&stop, &held.lost, Duration::from_millis(500)).await {
+        };
+        if back_off(context, held, shard, failure, stop).await {
             return;
         }
     }
+}
+
+/// Reports `failure` and pauses for the backoff its count calls for; true if stopped or lost
+/// meanwhile.
+async fn back_off(
+    context: &Context,
+    held: &HeldLease,
+    shard: &ShardId,
+    failure: ShardFailure,
+    stop: &CancellationToken,
+) -> bool {
+    let failures = context.health.shard_failed(shard, failure);
+    let delay = context.config.shard_backoff.delay(failures, rand::random());
+    tracing::info!(%shard, failures, delay_ms = delay.as_millis(), "shard worker backs off");
+    pause(stop, &held.lost, delay).await
 }
 
 /// Sleeps for `duration`; true if stopped or lost meanwhile.
@@ -94,7 +123,8 @@ async fn pause(stop: &CancellationToken, lost: &CancellationToken, duration: Dur
     }
 }
 
-/// Writes a checkpoint, retrying while the store is unavailable. False if the lease was lost.
+/// Writes a checkpoint, backing off while the store is unavailable. False if the lease was lost
+/// (or the worker stopped before the write succeeded).
 async fn write_checkpoint(
     context: &Context,
     held: &HeldLease,
@@ -103,23 +133,29 @@ async fn write_checkpoint(
 ) -> bool {
     loop {
         let mut lease = held.lease.lock().await;
-        match context.ports.leases.checkpoint(&lease, checkpoint.clone()).await {
+        let shard = lease.shard_id.clone();
+        let written = within(
+            context.config.call_timeout,
+            "writing a checkpoint",
+            context.ports.leases.checkpoint(&lease, checkpoint.clone()),
+        )
+        .await;
+        match written {
             Ok(updated) => {
                 *lease = updated;
                 return true;
             }
             Err(LeaseError::Conflict(_) | LeaseError::NotFound(_)) => {
-                tracing::warn!(shard = %lease.shard_id, "lease lost while checkpointing");
+                tracing::warn!(%shard, "lease lost while checkpointing");
                 held.lost.cancel();
                 return false;
             }
             Err(error) => {
-                tracing::warn!(shard = %lease.shard_id, %error, "checkpoint failed; retrying");
+                tracing::warn!(%shard, %error, "checkpoint failed; retrying");
                 drop(lease);
-                if stop.is_cancelled() {
+                if back_off(context, held, &shard, ShardFailure::Checkpointing, stop).await {
                     return false;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }
@@ -127,37 +163,45 @@ async fn write_checkpoint(
 
 /// Resolves every record of a batch, concurrently: one slow endpoint costs at most one attempt
 /// timeout, whoever else is in the batch.
-async fn resolve_batch(context: &Context, records: &[ShardRecord]) -> Result<(), StoreError> {
-    let outcomes = join_all(records.iter().map(|record| resolve_record(context, record))).await;
+async fn resolve_batch(context: &Context, shard: &ShardId, records: &[ShardRecord]) -> Result<(), StoreError> {
+    let outcomes = join_all(records.iter().map(|record| resolve_record(context, shard, record))).await;
     outcomes.into_iter().collect()
 }
 
-async fn resolve_record(context: &Context, shard_record: &ShardRecord) -> Result<(), StoreError> {
+async fn resolve_record(context: &Context, shard: &ShardId, shard_record: &ShardRecord) -> Result<(), StoreError> {
     let record = match StreamRecord::decode(&shard_record.data) {
         Ok(record) => record,
-        Err(error) => {
-            // A record this build cannot read must not stall the shard; ingest writes only
-            // well-formed records, so this is a bug or a foreign writer, and it is logged loudly.
-            tracing::error!(sequence = %shard_record.sequence_number, %error, "skipping undecodable stream record");
-            return Ok(());
-        }
+        Err(error) => return park_poison_record(context, shard, shard_record, &error).await,
     };
-    let mut stored = StoredEvent::from_record(&record);
+    let stored = StoredEvent::from_record(&record);
     let matching = context.cache.matching(record.customer_id, &stored.selector_input());
-    let settled = join_all(matching.iter().map(|subscription| async {
-        let attempt = context.deliverer.attempt(&subscription.subscription, &record).await;
-        let task = RetryTask {
-            record: record.clone(),
-            workflow_id: subscription.subscription.workflow_id,
-            attempts: vec![attempt.outcome],
-        };
-        settle(&context.config, task, attempt.verdict)
-    }))
-    .await;
-    stored.deliveries = settled.iter().map(|s| s.state.clone()).collect();
-    stored.matched = true;
-    // The event is recorded before any of its retries is queued: a retry can finish while a slow
-    // endpoint keeps this pass waiting, and this write must not then overwrite the retry's outcome.
-    context.ports.events.put(&stored).await?;
-    join_all(settled.iter().map(|s| follow_up(context, s))).await.into_iter().collect()
+    resolve::first_pass(context, &record, stored, &matching).await
+}
+
+/// Parks a record this build cannot decode (a newer format after a rollback, or a foreign writer)
+/// in the dead-letter queue, byte for byte, so that it is neither lost nor able to stall its shard.
+async fn park_poison_record(
+    context: &Context,
+    shard: &ShardId,
+    shard_record: &ShardRecord,
+    error: &RecordDecodeError,
+) -> Result<(), StoreError> {
+    let poison = PoisonRecord {
+        shard_id: shard.to_string(),
+        sequence_number: shard_record.sequence_number.to_string(),
+        partition_key: shard_record.partition_key.clone(),
+        data: shard_record.data.to_vec(),
+        error: error.to_string(),
+        arrived_at: shard_record.arrived_at,
+    };
+    let dead = DeadLetter { kind: DeadLetterKind::PoisonRecord(poison), parked_at: Timestamp::now() };
+    within(context.config.call_timeout, "parking a poison record", context.ports.queue.park(&dead)).await?;
+    metrics::counter!(POISON_RECORDS_METRIC).increment(1);
+    tracing::error!(
+        %shard,
+        sequence = %shard_record.sequence_number,
+        %error,
+        "undecodable stream record parked in the dead-letter queue"
+    );
+    Ok(())
 }

@@ -2,259 +2,23 @@
 //! are shared out, move when a consumer stops or dies, and children of a split shard wait for
 //! their parent.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use async_trait::async_trait;
+use common::{Endpoint, PATIENCE, Shared, append_round, config, customers_on_every_shard, start, start_with};
 use tokio_util::sync::CancellationToken;
-use triggers_checkpoint::embedded::EmbeddedLeaseStore;
 use triggers_checkpoint::{Checkpoint, Lease, LeaseStore};
-use triggers_embedded::Engine;
-use triggers_schemas::{
-    CustomerId, EventId, NewEvent, StreamRecord, Subscription, SubscriptionStatus, Timestamp, WorkflowId, webhook,
-};
-use triggers_stores::SubscriptionStore;
-use triggers_stores::embedded::{EmbeddedDeliveryQueue, EmbeddedEventStore, EmbeddedSubscriptionStore};
+use triggers_schemas::CustomerId;
 use triggers_stream::embedded::EmbeddedStream;
-use triggers_stream::{AppendRecord, HashKeyRange, ShardId, Stream, hash_key};
-use triggers_stream_consumer::{ConsumerConfig, ConsumerPorts};
-
-/// Generous bound for anything that should take a few lease rounds.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// One embedded data directory, opened once and shared by every consumer of a test.
-struct Shared {
-    _dir: tempfile::TempDir,
-    stream: EmbeddedStream,
-    leases: Arc<EmbeddedLeaseStore>,
-    subscriptions: Arc<EmbeddedSubscriptionStore>,
-    ports: ConsumerPorts,
-}
-
-impl Shared {
-    fn open(shards: u32) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path()).unwrap();
-        let stream = EmbeddedStream::open(&engine, shards, Duration::from_secs(3600)).unwrap();
-        let leases = Arc::new(EmbeddedLeaseStore::open(&engine).unwrap());
-        let subscriptions = Arc::new(EmbeddedSubscriptionStore::open(&engine).unwrap());
-        let ports = ConsumerPorts {
-            stream: Arc::new(stream.clone()),
-            leases: leases.clone(),
-            subscriptions: subscriptions.clone(),
-            events: Arc::new(EmbeddedEventStore::open(&engine).unwrap()),
-            queue: Arc::new(EmbeddedDeliveryQueue::open(&engine).unwrap()),
-        };
-        Self { _dir: dir, stream, leases, subscriptions, ports }
-    }
-
-    /// A customer with one subscription (every event) delivering to `url`.
-    async fn customer_subscribed_at(&self, customer_id: CustomerId, url: &str) {
-        let now = Timestamp::now();
-        let subscription = Subscription {
-            workflow_id: WorkflowId::generate(),
-            customer_id,
-            event_selector: json!({}),
-            webhook_url: url.to_owned(),
-            status: SubscriptionStatus::Active,
-            signing_secret: webhook::generate_secret(),
-            created_at: now,
-            updated_at: now,
-        };
-        self.subscriptions.create(&subscription).await.unwrap();
-    }
-
-    /// Appends one event of `customer_id` (its partition key, as ingest writes it); returns its id.
-    async fn append(&self, customer_id: CustomerId, n: usize) -> String {
-        let record = StreamRecord {
-            event_id: EventId::generate(),
-            customer_id,
-            received_at: Timestamp::now(),
-            event: NewEvent::from_json(json!({"type": "order.created", "data": {"n": n}}), "").unwrap(),
-        };
-        let append = AppendRecord { partition_key: customer_id.to_string(), data: Bytes::from(record.encode()) };
-        let results = self.stream.append(vec![append]).await.unwrap();
-        assert!(results[0].is_ok(), "{results:?}");
-        record.event_id.to_string()
-    }
-
-    async fn leases(&self) -> Vec<Lease> {
-        self.leases.list_leases().await.unwrap()
-    }
-
-    /// How many leases of unfinished shards each worker holds.
-    async fn holdings(&self) -> BTreeMap<String, usize> {
-        let mut held = BTreeMap::new();
-        for lease in self.leases().await.iter().filter(|l| !l.is_finished()) {
-            if let Some(owner) = &lease.owner {
-                *held.entry(owner.clone()).or_default() += 1;
-            }
-        }
-        held
-    }
-
-    /// Waits until the holdings are exactly `wanted`.
-    async fn wait_for_holdings(&self, wanted: &[(&str, usize)]) {
-        let wanted: BTreeMap<String, usize> = wanted.iter().map(|(w, n)| ((*w).to_owned(), *n)).collect();
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let held = self.holdings().await;
-            if held == wanted {
-                return;
-            }
-            assert!(Instant::now() < deadline, "leases held {held:?}, never {wanted:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-fn config(worker_id: &str) -> ConsumerConfig {
-    ConsumerConfig {
-        worker_id: worker_id.to_owned(),
-        failover_time: Duration::from_millis(600),
-        retry_schedule: vec![Duration::from_millis(100)],
-        attempt_timeout: Duration::from_secs(5),
-        ..ConsumerConfig::default()
-    }
-}
-
-/// A consumer running on the test's runtime until its token is cancelled.
-struct Running {
-    shutdown: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-fn start(shared: &Shared, worker_id: &str) -> Running {
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(Box::pin(triggers_stream_consumer::run(
-        shared.ports.clone(),
-        config(worker_id),
-        shutdown.clone(),
-    )));
-    Running { shutdown, task }
-}
-
-impl Running {
-    /// Stops gracefully: finishes batches, checkpoints, releases leases.
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap();
-    }
-}
-
-/// A webhook endpoint that notes each request's `webhook-id` and arrival time and answers 204,
-/// after `delay`.
-#[derive(Clone)]
-struct Endpoint {
-    addr: SocketAddr,
-    hits: Arc<Mutex<Vec<(Instant, String)>>>,
-}
-
-impl Endpoint {
-    async fn start(delay: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = Self { addr: listener.local_addr().unwrap(), hits: Arc::default() };
-        let hits = endpoint.hits.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let hits = hits.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                        let hits = hits.clone();
-                        async move {
-                            let at = Instant::now();
-                            let id = request.headers().get("webhook-id").and_then(|v| v.to_str().ok());
-                            let id = id.unwrap_or("").to_owned();
-                            let _ = request.into_body().collect().await;
-                            hits.lock().unwrap().push((at, id));
-                            tokio::time::sleep(delay).await;
-                            let mut response = http::Response::new(Full::new(Bytes::new()));
-                            *response.status_mut() = http::StatusCode::NO_CONTENT;
-                            Ok::<_, std::convert::Infallible>(response)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        endpoint
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
-    }
-
-    /// When each webhook id first arrived.
-    fn first_arrivals(&self) -> HashMap<String, Instant> {
-        let mut first = HashMap::new();
-        for (at, id) in self.hits.lock().unwrap().iter() {
-            first.entry(id.clone()).or_insert(*at);
-        }
-        first
-    }
-
-    /// Waits until every id in `wanted` has arrived at least once.
-    async fn wait_for_all(&self, wanted: &BTreeSet<String>) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let arrived = self.first_arrivals();
-            let missing = wanted.iter().filter(|id| !arrived.contains_key(*id)).count();
-            if missing == 0 {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{missing} of {} events never arrived", wanted.len());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// Customers whose partition keys land in every shard of `shards`, `per_shard` of them in each.
-fn customers_covering(shards: &[HashKeyRange], per_shard: usize) -> Vec<CustomerId> {
-    let mut count = vec![0; shards.len()];
-    let mut chosen = Vec::new();
-    while count.iter().any(|c| *c < per_shard) {
-        let customer = CustomerId::generate();
-        let key = hash_key(&customer.to_string());
-        let shard = shards.iter().position(|range| range.contains(key)).unwrap();
-        if count[shard] < per_shard {
-            count[shard] += 1;
-            chosen.push(customer);
-        }
-    }
-    chosen
-}
-
-/// Several customers spread over the four shards, each subscribed at `endpoint`.
-async fn customers_on_every_shard(shared: &Shared, endpoint: &Endpoint) -> Vec<CustomerId> {
-    let ranges: Vec<HashKeyRange> =
-        shared.stream.list_shards().await.unwrap().iter().map(|s| s.hash_key_range).collect();
-    let customers = customers_covering(&ranges, 2);
-    for customer in &customers {
-        shared.customer_subscribed_at(*customer, &endpoint.url()).await;
-    }
-    customers
-}
-
-async fn append_round(shared: &Shared, customers: &[CustomerId], per_customer: usize) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    for n in 0..per_customer {
-        for customer in customers {
-            ids.insert(shared.append(*customer, n).await);
-        }
-    }
-    ids
-}
+use triggers_stream::{
+    AppendRecord, Appended, ShardId, ShardInfo, ShardReader, StartPosition, Stream, StreamError, hash_key,
+};
+use triggers_stream_consumer::{ConsumerConfig, ConsumerError, ConsumerHealth, ConsumerPorts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_share_the_leases_and_the_survivor_of_a_stop_takes_them_all() {
@@ -293,7 +57,13 @@ async fn a_consumer_that_dies_loses_its_leases_after_the_failover_time() {
     // once: no batch is finished, no checkpoint written and no lease released, as in a crash.
     let doomed = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let never_cancelled = CancellationToken::new();
-    doomed.spawn(Box::pin(triggers_stream_consumer::run(shared.ports.clone(), config("doomed"), never_cancelled)));
+    let health = Arc::new(ConsumerHealth::default());
+    doomed.spawn(Box::pin(triggers_stream_consumer::run(
+        shared.ports.clone(),
+        config("doomed"),
+        health,
+        never_cancelled,
+    )));
     shared.wait_for_holdings(&[("doomed", 4)]).await;
     let survivor = start(&shared, "survivor");
     shared.wait_for_holdings(&[("doomed", 2), ("survivor", 2)]).await;
@@ -349,10 +119,8 @@ async fn children_of_a_split_shard_wait_until_their_parent_is_finished() {
         }
     });
 
-    let shutdown = CancellationToken::new();
     let consumer_config = ConsumerConfig { batch_size: 2, ..config("splitter") };
-    let consumer =
-        tokio::spawn(Box::pin(triggers_stream_consumer::run(shared.ports.clone(), consumer_config, shutdown.clone())));
+    let consumer = start_with(shared.ports.clone(), consumer_config);
 
     let mut before_split = BTreeSet::new();
     for n in 0..20 {
@@ -375,8 +143,7 @@ async fn children_of_a_split_shard_wait_until_their_parent_is_finished() {
     }
 
     endpoint.wait_for_all(&before_split.union(&after_split).cloned().collect()).await;
-    shutdown.cancel();
-    consumer.await.unwrap();
+    consumer.stop().await;
     watching.cancel();
     watcher.await.unwrap();
 
@@ -399,4 +166,193 @@ async fn children_of_a_split_shard_wait_until_their_parent_is_finished() {
     let read_children =
         children.iter().filter(|child| matches!(table[*child].checkpoint, Checkpoint::After(_))).count();
     assert_eq!(read_children, 1, "{table:?}");
+}
+
+/// The embedded stream, except that `list_shards` never answers while `hang` is set.
+struct HangingListing {
+    inner: EmbeddedStream,
+    hang: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Stream for HangingListing {
+    async fn append(&self, records: Vec<AppendRecord>) -> Result<Vec<Result<Appended, StreamError>>, StreamError> {
+        self.inner.append(records).await
+    }
+
+    async fn list_shards(&self) -> Result<Vec<ShardInfo>, StreamError> {
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.list_shards().await
+    }
+
+    async fn open_reader(&self, shard: &ShardId, from: StartPosition) -> Result<Box<dyn ShardReader>, StreamError> {
+        self.inner.open_reader(shard, from).await
+    }
+
+    async fn split_shard(&self, shard: &ShardId, new_starting_hash_key: u128) -> Result<(), StreamError> {
+        self.inner.split_shard(shard, new_starting_hash_key).await
+    }
+
+    async fn merge_shards(&self, shard: &ShardId, adjacent: &ShardId) -> Result<(), StreamError> {
+        self.inner.merge_shards(shard, adjacent).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_shard_listing_does_not_stop_lease_renewals() {
+    // One shard: a rival can then only take it once it has expired (there is nothing to rebalance).
+    let shared = Shared::open(1);
+    let hang = Arc::new(AtomicBool::new(false));
+    let ports = ConsumerPorts {
+        stream: Arc::new(HangingListing { inner: shared.stream.clone(), hang: hang.clone() }),
+        ..shared.ports.clone()
+    };
+    // Far longer than the test: renewals must go on because they run apart from the listing, not
+    // because the listing times out.
+    let stuck = start_with(ports, ConsumerConfig { call_timeout: Duration::from_secs(600), ..config("stuck") });
+    shared.wait_for_holdings(&[("stuck", 1)]).await;
+
+    hang.store(true, Ordering::SeqCst);
+    // Let a lease round begin and hang on the listing before anyone watches.
+    tokio::time::sleep(config("stuck").renew_interval() * 2).await;
+    let before: HashMap<ShardId, u64> = shared.leases().await.into_iter().map(|l| (l.shard_id, l.counter)).collect();
+    let rival = start(&shared, "rival");
+    // Three failover times: on a frozen lease table the rival would have taken its share by now.
+    tokio::time::sleep(config("stuck").failover_time * 3).await;
+
+    for lease in shared.leases().await {
+        assert_eq!(lease.owner.as_deref(), Some("stuck"), "{lease:?}");
+        assert!(
+            lease.counter >= before[&lease.shard_id] + 3,
+            "renewals stopped: {lease:?}, counter was {}",
+            before[&lease.shard_id]
+        );
+    }
+    rival.stop().await;
+    // The hung round holds the coordinator; what it does after is for the listing to decide.
+    stuck.shutdown.cancel();
+    stuck.task.abort();
+}
+
+/// The instance token of every lease, by shard.
+async fn instances(shared: &Shared) -> HashMap<ShardId, Option<String>> {
+    shared.leases().await.into_iter().map(|l| (l.shard_id, l.instance)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_under_the_same_worker_id_refuses_to_run_instead_of_taking_leases() {
+    let shared = Shared::open(4);
+    let endpoint = Endpoint::start(Duration::ZERO).await;
+    let customers = customers_on_every_shard(&shared, &endpoint).await;
+    let first = start(&shared, "twin");
+    shared.wait_for_holdings(&[("twin", 4)]).await;
+    let first_instances = instances(&shared).await;
+    assert!(first_instances.values().all(|i| i.is_some() && *i == first_instances[&ShardId::from_index(0)]));
+
+    let second = start(&shared, "twin");
+    // Throughout, every lease stays with the first process: the second never takes one.
+    let deadline = Instant::now() + PATIENCE;
+    while !second.task.is_finished() {
+        assert_eq!(instances(&shared).await, first_instances, "the second process took a lease");
+        assert!(Instant::now() < deadline, "the second process never noticed the first");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = second.task.await.unwrap();
+    assert!(
+        matches!(&refused, Err(ConsumerError::DuplicateWorkerId { worker_id, .. }) if worker_id == "twin"),
+        "{refused:?}"
+    );
+    assert!(second.health.failing_shards().is_empty());
+
+    // The first goes on as if nothing happened.
+    assert_eq!(instances(&shared).await, first_instances);
+    let after = append_round(&shared, &customers, 2).await;
+    endpoint.wait_for_all(&after).await;
+    first.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_under_the_same_worker_id_takes_the_leases_back() {
+    let shared = Shared::open(4);
+    // After a graceful stop the leases are released: the restart takes them at once.
+    let first = start(&shared, "same");
+    shared.wait_for_holdings(&[("same", 4)]).await;
+    first.stop().await;
+    let second = start(&shared, "same");
+    shared.wait_for_holdings(&[("same", 4)]).await;
+    let second_instances = instances(&shared).await;
+
+    second.stop().await;
+
+    // After a crash they are not: the restart takes them once they stood still for the failover
+    // time. The doomed process runs on a runtime of its own, whose shutdown stops it at once.
+    let doomed = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let health = Arc::new(ConsumerHealth::default());
+    doomed.spawn(Box::pin(triggers_stream_consumer::run(
+        shared.ports.clone(),
+        config("same"),
+        health,
+        CancellationToken::new(),
+    )));
+    let deadline = Instant::now() + PATIENCE;
+    let crashed_instances = loop {
+        let now = instances(&shared).await;
+        if now.values().all(Option::is_some) && now.values().all(|i| !second_instances.values().any(|s| s == i)) {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "the doomed process never took the released leases: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    doomed.shutdown_background();
+    let died_at = Instant::now();
+
+    let restarted = start(&shared, "same");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = instances(&shared).await;
+        if now.values().all(|i| i.is_some()) && now.values().all(|i| !crashed_instances.values().any(|c| c == i)) {
+            break;
+        }
+        assert!(!restarted.task.is_finished(), "the restart refused to run: a dead process is no twin");
+        assert!(Instant::now() < deadline, "the restart never took its leases back: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(died_at.elapsed() >= config("same").failover_time, "taken back before the old leases expired");
+    shared.wait_for_holdings(&[("same", 4)]).await;
+    restarted.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewind_of_a_held_lease_does_not_trip_the_twin_check() {
+    let shared = Shared::open(4);
+    let endpoint = Endpoint::start(Duration::ZERO).await;
+    let customers = customers_on_every_shard(&shared, &endpoint).await;
+    let consumer = start(&shared, "rewound");
+    shared.wait_for_holdings(&[("rewound", 4)]).await;
+    let delivered = append_round(&shared, &customers, 1).await;
+    endpoint.wait_for_all(&delivered).await;
+
+    // An operator rewinds every shard a few times: the counters move under the consumer's own
+    // name and token.
+    for _ in 0..3 {
+        for lease in shared.leases().await {
+            let _ = shared.leases.checkpoint(&lease, Checkpoint::TrimHorizon).await;
+        }
+        tokio::time::sleep(config("rewound").renew_interval()).await;
+    }
+    // Each rewound shard is read again from the start, and every event arrives again.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let hits = endpoint.hits.lock().unwrap().iter().filter(|(_, id)| delivered.contains(id)).count();
+        if hits >= 2 * delivered.len() {
+            break;
+        }
+        assert!(!consumer.task.is_finished(), "the consumer stopped after a rewind");
+        assert!(Instant::now() < deadline, "rewound shards were not read again ({hits} arrivals)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shared.wait_for_holdings(&[("rewound", 4)]).await;
+    consumer.stop().await;
 }

@@ -1,13 +1,14 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use triggers_embedded::Engine;
 use triggers_embedded::fjall::Keyspace;
 use triggers_schemas::{Timestamp, WorkflowId};
 use uuid::Uuid;
 
 use super::{decode, encode, unavailable};
-use crate::{DeadLetter, DeliveryQueue, QueuedRetry, RetryTask, StoreError};
+use crate::{DeadLetter, DeadLetterKind, DeliveryQueue, PoisonRecord, QueuedRetry, RetryTask, StoreError};
 
 /// Retries keyed by `due time ++ id`, so the due ones are one range scan from the start; dead
 /// letters keyed by a time-ordered id.
@@ -27,6 +28,36 @@ impl EmbeddedDeliveryQueue {
             dead_letters: engine.keyspace("dead_letters").map_err(unavailable)?,
             take_lock: Mutex::new(()),
         })
+    }
+}
+
+/// A dead letter as stored. Entries written before poison records existed hold only `task` and
+/// `parked_at`, and still read as parked deliveries.
+#[derive(Serialize, Deserialize)]
+struct StoredDeadLetter {
+    parked_at: Timestamp,
+    #[serde(default)]
+    task: Option<RetryTask>,
+    #[serde(default)]
+    poison_record: Option<PoisonRecord>,
+}
+
+impl StoredDeadLetter {
+    fn from_dead_letter(dead: &DeadLetter) -> Self {
+        let (task, poison_record) = match &dead.kind {
+            DeadLetterKind::Delivery(task) => (Some(task.clone()), None),
+            DeadLetterKind::PoisonRecord(record) => (None, Some(record.clone())),
+        };
+        Self { parked_at: dead.parked_at, task, poison_record }
+    }
+
+    fn into_dead_letter(self) -> Result<DeadLetter, StoreError> {
+        let kind = match (self.task, self.poison_record) {
+            (Some(task), _) => DeadLetterKind::Delivery(task),
+            (None, Some(record)) => DeadLetterKind::PoisonRecord(record),
+            (None, None) => return Err(StoreError::Unavailable("a stored dead letter holds nothing".into())),
+        };
+        Ok(DeadLetter { kind, parked_at: self.parked_at })
     }
 }
 
@@ -87,15 +118,18 @@ impl DeliveryQueue for EmbeddedDeliveryQueue {
     }
 
     async fn park(&self, dead: &DeadLetter) -> Result<(), StoreError> {
-        self.dead_letters.insert(Uuid::now_v7().as_bytes(), encode(dead)?).map_err(unavailable)?;
+        self.dead_letters
+            .insert(Uuid::now_v7().as_bytes(), encode(&StoredDeadLetter::from_dead_letter(dead))?)
+            .map_err(unavailable)?;
         self.engine.sync().await.map_err(unavailable)
     }
 
     async fn list_parked(&self, workflow_id: Option<WorkflowId>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let mut listed = Vec::new();
         for entry in self.dead_letters.iter() {
-            let dead: DeadLetter = decode(&entry.value().map_err(unavailable)?)?;
-            if workflow_id.is_none_or(|w| w == dead.task.workflow_id) {
+            let stored: StoredDeadLetter = decode(&entry.value().map_err(unavailable)?)?;
+            let dead = stored.into_dead_letter()?;
+            if workflow_id.is_none_or(|w| dead.workflow_id() == Some(w)) {
                 listed.push(dead);
                 if listed.len() >= limit {
                     break;
@@ -103,5 +137,35 @@ impl DeliveryQueue for EmbeddedDeliveryQueue {
             }
         }
         Ok(listed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use triggers_schemas::{CustomerId, EventId, NewEvent, StreamRecord};
+
+    use super::*;
+
+    /// The shape dead letters had before poison records existed.
+    #[derive(Serialize)]
+    struct EarlierDeadLetter {
+        task: RetryTask,
+        parked_at: Timestamp,
+    }
+
+    #[test]
+    fn dead_letters_written_before_poison_records_existed_read_as_deliveries() {
+        let record = StreamRecord {
+            event_id: EventId::generate(),
+            customer_id: CustomerId::generate(),
+            received_at: Timestamp::now(),
+            event: NewEvent::from_json(json!({"type": "t", "data": 1}), "").unwrap(),
+        };
+        let task = RetryTask { record, workflow_id: WorkflowId::generate(), attempts: vec![] };
+        let parked_at = Timestamp::now();
+        let bytes = encode(&EarlierDeadLetter { task: task.clone(), parked_at }).unwrap();
+        let read = decode::<StoredDeadLetter>(&bytes).unwrap().into_dead_letter().unwrap();
+        assert_eq!(read, DeadLetter { kind: DeadLetterKind::Delivery(task), parked_at });
     }
 }

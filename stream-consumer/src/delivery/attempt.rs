@@ -1,18 +1,29 @@
-//! One webhook attempt: build the body, sign it (Standard Webhooks), POST it, judge the answer.
+//! One webhook attempt: build the body, sign it (Standard Webhooks), POST it to an address that
+//! passed the address check, and judge the answer, of which only the head and at most 64 KiB of
+//! body are read.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
+use triggers_schemas::address::is_private_host;
 use triggers_schemas::{StreamRecord, Subscription, Timestamp, WorkflowId, webhook};
 use triggers_stores::AttemptOutcome;
 
-use crate::retry::{Verdict, verdict};
+use super::policy::{Verdict, parse_retry_after, verdict};
+use super::resolver::{CheckedResolver, Resolve};
+
+/// The most of an endpoint's answer body that is read (contract): past it the connection is
+/// dropped rather than drained, so an endless body costs nothing.
+pub const MAX_ANSWER_BODY: usize = 64 * 1024;
 
 /// The result of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,15 +34,19 @@ pub struct Attempt {
     pub verdict: Verdict,
 }
 
-/// Sends webhooks over one shared, pooled HTTP client.
+/// Sends webhooks over one shared, pooled HTTP client whose connector resolves host names through
+/// the address check.
 pub struct Deliverer {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<CheckedResolver>>, Full<Bytes>>,
     attempt_timeout: Duration,
+    allow_private: bool,
 }
 
 impl Deliverer {
-    /// A deliverer whose attempts give up after `attempt_timeout`.
-    pub fn new(attempt_timeout: Duration) -> Self {
+    /// A deliverer whose attempts give up after `attempt_timeout`, finding hosts through
+    /// `resolver`, and refusing loopback, private, link-local and metadata addresses unless
+    /// `allow_private` is set.
+    pub fn new(attempt_timeout: Duration, allow_private: bool, resolver: Arc<dyn Resolve>) -> Self {
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
         let builder = match builder.with_native_roots() {
             Ok(builder) => builder,
@@ -45,14 +60,18 @@ impl Deliverer {
                 )
             }
         };
-        let connector = builder.https_or_http().enable_http1().enable_http2().build();
+        let mut http = HttpConnector::new_with_resolver(CheckedResolver::new(resolver, allow_private));
+        // The https connector wraps this one and needs it to accept https URLs.
+        http.enforce_http(false);
+        let connector = builder.https_or_http().enable_http1().enable_http2().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
-        Self { client, attempt_timeout }
+        Self { client, attempt_timeout, allow_private }
     }
 
     /// Delivers `record` to `subscription` once.
     pub async fn attempt(&self, subscription: &Subscription, record: &StreamRecord) -> Attempt {
         let at = Timestamp::now();
+        let deadline = Instant::now() + self.attempt_timeout;
         let body = webhook_body(record, subscription.workflow_id);
         let webhook_id = record.event_id.to_string();
         let signature = match webhook::sign(&subscription.signing_secret, &webhook_id, at.as_secs(), &body) {
@@ -70,29 +89,46 @@ impl Deliverer {
             Ok(request) => request,
             Err(error) => return failed(at, None, format!("invalid webhook URL: {error}")),
         };
-        let answer = tokio::time::timeout(self.attempt_timeout, async {
-            let response = self.client.request(request).await?;
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            // Drain the body so the connection can be reused; its content is not needed.
-            let _ = response.into_body().collect().await;
-            Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
-        })
-        .await;
-        match answer {
-            Ok(Ok((status, retry_after))) => {
-                let verdict = verdict(Some(status), retry_after);
-                let error =
-                    matches!(verdict, Verdict::Retry { .. }).then(|| format!("endpoint answered HTTP {status}"));
-                Attempt { outcome: AttemptOutcome { at, status_code: Some(status), error }, verdict }
-            }
-            Ok(Err(error)) => failed(at, None, format!("request failed: {}", describe(&error))),
-            Err(_) => failed(at, None, format!("no answer within {} ms", self.attempt_timeout.as_millis())),
+        // A literal address never reaches the resolver (the connector parses it itself), so it
+        // is checked here; so are names that are loopback by definition.
+        if !self.allow_private
+            && let Some(host) = request.uri().host()
+            && is_private_host(host)
+        {
+            return failed(
+                at,
+                None,
+                format!("webhook host {host} is a loopback, private, link-local or metadata address; refused"),
+            );
+        }
+        let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return failed(at, None, format!("request failed: {}", describe(&error))),
+            Err(_) => return failed(at, None, format!("no answer within {} ms", self.attempt_timeout.as_millis())),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        // The status decides; the body is read (up to the limit and the deadline) only so that a
+        // short one leaves the connection reusable.
+        let _ = tokio::time::timeout_at(deadline, read_limited(response.into_body())).await;
+        let verdict = verdict(Some(status), retry_after);
+        let error = matches!(verdict, Verdict::Retry { .. }).then(|| format!("endpoint answered HTTP {status}"));
+        Attempt { outcome: AttemptOutcome { at, status_code: Some(status), error }, verdict }
+    }
+}
+
+/// Reads at most [`MAX_ANSWER_BODY`] bytes of `body` and drops it: a body read to its end returns
+/// its connection to the pool, one dropped early closes it.
+async fn read_limited(mut body: Incoming) {
+    let mut read = 0usize;
+    while read < MAX_ANSWER_BODY {
+        match body.frame().await {
+            Some(Ok(frame)) => read = read.saturating_add(frame.data_ref().map_or(0, Bytes::len)),
+            Some(Err(_)) | None => return,
         }
     }
 }
