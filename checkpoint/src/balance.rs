@@ -82,6 +82,24 @@ impl Me<'_> {
     }
 }
 
+/// The lease table as a process sees it whose store no other process can open
+/// ([`crate::LeaseStore::is_exclusive`]): a lease under my worker id but another instance's token
+/// was left by an earlier run of this very process (one that died, or stopped without releasing),
+/// so it is shown as mine, to be taken back at once. Only the view changes: conditional writes still
+/// go against the lease as stored.
+pub fn adopt_leftovers(leases: &[Lease], me: Me<'_>) -> Vec<Lease> {
+    leases
+        .iter()
+        .cloned()
+        .map(|mut lease| {
+            if me.twin_holds(&lease) {
+                lease.instance = Some(me.instance.to_owned());
+            }
+            lease
+        })
+        .collect()
+}
+
 /// How many times the counter of a lease under my worker id but another instance's token must be
 /// seen to move before that instance counts as alive. A live process renews every third of the
 /// failover time, so it shows two moves within one failover time; one move alone may be an
@@ -297,6 +315,21 @@ mod tests {
         // Standing still (a process that died), or moved once (a rewind of a dead process's lease).
         assert!(live_twin(&leases, me, &moved(0)).is_none());
         assert!(live_twin(&leases, me, &moved(1)).is_none());
+    }
+
+    #[test]
+    fn in_an_exclusive_store_a_leftover_of_an_earlier_run_is_taken_back_at_once() {
+        let me = Me { worker_id: "w", instance: "mine" };
+        let mut leftover = lease(0, Some("w"));
+        leftover.instance = Some("earlier-run".into());
+        let other = lease(1, Some("x"));
+        let leases = vec![leftover.clone(), other.clone()];
+        // Without adoption, the leftover is another process's and waits for the failover time.
+        assert!(plan(&leases, me, &|_| false, &never_expired).is_empty());
+        let adopted = adopt_leftovers(&leases, me);
+        assert_eq!(plan(&adopted, me, &|_| false, &never_expired), vec![leftover.shard_id.clone()]);
+        assert!(live_twin(&adopted, me, &moved(10)).is_none());
+        assert_eq!(adopted[1], other);
     }
 
     #[test]

@@ -17,13 +17,25 @@ pub struct EmbeddedLeaseStore {
     engine: Engine,
     leases: Keyspace,
     write_lock: Mutex<()>,
+    exclusive: bool,
 }
 
 impl EmbeddedLeaseStore {
-    /// Opens the lease table in `engine`.
+    /// Opens the lease table in `engine`, for the one process that holds the database.
     pub fn open(engine: &Engine) -> Result<Self, LeaseError> {
+        Self::open_with(engine, true)
+    }
+
+    /// Opens the lease table for several consumers in one process that stand for separate
+    /// processes of a fleet (the fleet tests): the store then does not claim to be exclusive, so
+    /// that one worker id run twice is seen as two processes, as it would be on DynamoDB.
+    pub fn open_for_fleet(engine: &Engine) -> Result<Self, LeaseError> {
+        Self::open_with(engine, false)
+    }
+
+    fn open_with(engine: &Engine, exclusive: bool) -> Result<Self, LeaseError> {
         let leases = engine.keyspace("leases").map_err(unavailable)?;
-        Ok(Self { engine: engine.clone(), leases, write_lock: Mutex::new(()) })
+        Ok(Self { engine: engine.clone(), leases, write_lock: Mutex::new(()), exclusive })
     }
 
     fn read(&self, shard: &ShardId) -> Result<Option<Lease>, LeaseError> {
@@ -119,6 +131,12 @@ impl LeaseStore for EmbeddedLeaseStore {
         })
         .await
         .map(drop)
+    }
+
+    /// fjall locks its directory: no second process can open this store (unless it was opened to
+    /// stand for a fleet, see [`EmbeddedLeaseStore::open_for_fleet`]).
+    fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 }
 

@@ -113,4 +113,12 @@ pub trait LeaseStore: Send + Sync + 'static {
 
     /// Gives a held lease up (no owner, no instance) so that another worker may take it at once.
     async fn release_lease(&self, lease: &Lease) -> Result<(), LeaseError>;
+
+    /// Whether only one process at a time can use this store (the embedded store: its database is
+    /// locked by the process that opened it). Then a lease under this worker id but another
+    /// instance's token can only be left over from an earlier run of this very process, and is
+    /// taken back at once instead of after the failover time.
+    fn is_exclusive(&self) -> bool {
+        false
+    }
 }

@@ -10,7 +10,7 @@ use futures::future::join_all;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use triggers_checkpoint::balance::{ExpiryWatch, Me, live_twin, plan};
+use triggers_checkpoint::balance::{ExpiryWatch, Me, adopt_leftovers, live_twin, plan};
 use triggers_checkpoint::{Checkpoint, Lease, LeaseError};
 use triggers_stream::{ShardId, StreamError};
 
@@ -153,7 +153,9 @@ impl Round<'_> {
         let leases = within(limit, "listing leases", context.ports.leases.list_leases()).await?;
         let now = Instant::now();
         watch.observe(&leases, now);
-        if let Some(twin) = live_twin(&leases, me, &|lease| watch.moves(lease)) {
+        // Decisions are made on this view; conditional writes go against `leases` as stored.
+        let view = if context.ports.leases.is_exclusive() { adopt_leftovers(&leases, me) } else { leases.clone() };
+        if let Some(twin) = live_twin(&view, me, &|lease| watch.moves(lease)) {
             let other = twin.instance.clone().unwrap_or_default();
             tracing::error!(
                 worker_id = %me.worker_id,
@@ -170,7 +172,7 @@ impl Round<'_> {
         }
         let failover = context.config.failover_time;
         let to_take =
-            plan(&leases, me, &|shard| running.contains_key(shard), &|lease| watch.is_available(lease, now, failover));
+            plan(&view, me, &|shard| running.contains_key(shard), &|lease| watch.is_available(lease, now, failover));
 
         for shard in to_take {
             let Some(lease) = leases.iter().find(|l| l.shard_id == shard) else { continue };

@@ -325,6 +325,46 @@ async fn a_restart_under_the_same_worker_id_takes_the_leases_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_one_process_that_holds_the_database_a_crashed_run_s_leases_are_taken_back_at_once() {
+    // The embedded store is locked by one process, so a lease under its worker id with another
+    // run's token can only be that process's own leftover (it was killed): no waiting for expiry.
+    let shared = Shared::open_exclusive(4);
+    let doomed = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let crashed = config("local");
+    doomed.spawn(Box::pin(triggers_stream_consumer::run(
+        shared.ports.clone(),
+        crashed.clone(),
+        Arc::new(ConsumerHealth::default()),
+        CancellationToken::new(),
+    )));
+    let deadline = Instant::now() + PATIENCE;
+    let crashed_instances = loop {
+        let now = instances(&shared).await;
+        if now.len() == 4 && now.values().all(Option::is_some) {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "the first run never took the leases: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    doomed.shutdown_background();
+
+    // With a failover time far beyond the test's patience, only adoption can give the leases back.
+    let restarted =
+        start_with(shared.ports.clone(), ConsumerConfig { failover_time: Duration::from_secs(3600), ..crashed });
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = instances(&shared).await;
+        if now.values().all(|i| i.is_some() && !crashed_instances.values().any(|c| c == i)) {
+            break;
+        }
+        assert!(!restarted.task.is_finished(), "the restart refused to run: its own leftover is no twin");
+        assert!(Instant::now() < deadline, "the restart never took its leases back: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    restarted.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rewind_of_a_held_lease_does_not_trip_the_twin_check() {
     let shared = Shared::open(4);
     let endpoint = Endpoint::start(Duration::ZERO).await;

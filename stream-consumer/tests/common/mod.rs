@@ -16,6 +16,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use triggers_checkpoint::LeaseError;
 use triggers_checkpoint::embedded::EmbeddedLeaseStore;
 use triggers_checkpoint::{Lease, LeaseStore};
 use triggers_embedded::Engine;
@@ -43,11 +44,22 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Consumers started on it stand for separate processes of a fleet.
     pub fn open(shards: u32) -> Self {
+        Self::open_with(shards, EmbeddedLeaseStore::open_for_fleet)
+    }
+
+    /// Consumers started on it stand for successive runs of the one process that holds the
+    /// database, as in `triggers serve`.
+    pub fn open_exclusive(shards: u32) -> Self {
+        Self::open_with(shards, EmbeddedLeaseStore::open)
+    }
+
+    fn open_with(shards: u32, open_leases: fn(&Engine) -> Result<EmbeddedLeaseStore, LeaseError>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
         let stream = EmbeddedStream::open(&engine, shards, Duration::from_secs(3600)).unwrap();
-        let leases = Arc::new(EmbeddedLeaseStore::open(&engine).unwrap());
+        let leases = Arc::new(open_leases(&engine).unwrap());
         let subscriptions = Arc::new(EmbeddedSubscriptionStore::open(&engine).unwrap());
         let ports = ConsumerPorts {
             stream: Arc::new(stream.clone()),
