@@ -7,7 +7,7 @@
 //! when another worker has watched its counter stand still for the failover time on its own clock:
 //! no two machines' clocks are ever compared.
 //!
-//! [`LeaseStore`] is the port (DynamoDB in production, [`embedded::EmbeddedLeaseStore`] locally);
+//! [`LeaseStore`] is the port ([`embedded::EmbeddedLeaseStore`] today; a DynamoDB adapter is planned);
 //! [`balance`] holds the pure decisions of which leases a worker should take.
 
 pub mod balance;

@@ -1,7 +1,8 @@
 //! The stores every component reads and writes besides the stream and the lease table, each a narrow
-//! port with an embedded adapter (and, in production, an AWS, Postgres or Redis one):
+//! port with an embedded adapter. The aws backend is to give each an AWS, Postgres or Redis adapter
+//! (not built yet: today only the embedded adapters exist):
 //!
-//! | port | production adapter | holds |
+//! | port | aws-backend adapter (planned) | holds |
 //! | --- | --- | --- |
 //! | [`CustomerStore`] | PostgreSQL | customers and the hashes of their API keys |
 //! | [`SubscriptionStore`] | PostgreSQL | subscriptions (selector, URL, signing secret) |
