@@ -242,10 +242,8 @@ impl Reach<'_> {
         if !chosen.iter().any(|e| relevant(&e)) {
             return self.plain(target);
         }
-        // A walk with no elements attached can go everywhere this one can.
-        if self.state_reached[target as usize] == self.generation {
-            return;
-        }
+        // Not even a walk with no elements attached stands for this one: it could take more
+        // leaves, but it would also find more of them where `{"exists": false}` wants none.
         let key: Box<[(u32, u32)]> = chosen.iter().filter(relevant).map(|e| (e.array, e.index)).collect();
         if self.reached_with.insert((target, key)) {
             let start = self.elements.len() as u32;
