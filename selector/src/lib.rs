@@ -49,3 +49,4 @@ pub use engine::{BatchMatches, Matcher};
 pub use pattern::{MAX_COMBINATIONS, Selector};
 pub use triggers_schemas::FieldError;
 pub use view::EventView;
+

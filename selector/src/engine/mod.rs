@@ -115,13 +115,29 @@ struct Step {
     alternatives: u32,
 }
 
+/// A test's alternatives as one set, and (when there are several) each on its own.
+#[derive(Clone)]
+struct Choice {
+    whole: u32,
+    each: Vec<u32>,
+}
+
+/// How many trie paths one conjunction may take by following each of a test's alternatives
+/// separately. Past it, a test's alternatives lead to one state together.
+///
+/// Following alternatives separately lets conjunctions share states by value: every conjunction
+/// that accepts `type` `order.created` continues from the one state that value leads to, whatever
+/// other types each accepts. Leading a set of alternatives to one state instead gives every
+/// distinct set its own state, and an event then visits each set that holds its value.
+const SPLIT_PATHS: usize = 16;
+
 impl Matcher {
     /// Compiles `selectors`; selector `i` of the list is reported as `i`.
     pub fn new<'s>(selectors: impl IntoIterator<Item = &'s Selector>) -> Self {
-        let selectors: Vec<&Selector> = selectors.into_iter().collect();
+        let selectors: Vec<&'s Selector> = selectors.into_iter().collect();
         let mut paths = PathsBuilder::default();
-        let mut alternative_sets: FxHashMap<Vec<&Alternative>, u32> = FxHashMap::default();
-        let mut sets: Vec<Vec<&Alternative>> = Vec::new();
+        let mut alternative_sets: FxHashMap<Vec<&'s Alternative>, u32> = FxHashMap::default();
+        let mut sets: Vec<Vec<&'s Alternative>> = Vec::new();
         let mut literals: FxHashMap<NodeId, FxHashSet<&Literal>> = FxHashMap::default();
 
         // First pass: resolve paths and alternative sets, and count the distinct literals each
@@ -129,7 +145,14 @@ impl Matcher {
         let mut conjunctions = Vec::new();
         for (index, selector) in selectors.iter().enumerate() {
             for conjunction in selector.conjunctions() {
-                let tests: Vec<(NodeId, u32, u8)> = conjunction
+                let mut intern = |alternatives: Vec<&'s Alternative>| -> u32 {
+                    let next = u32::try_from(sets.len()).expect("fewer than 2^32 alternative sets");
+                    *alternative_sets.entry(alternatives.clone()).or_insert_with(|| {
+                        sets.push(alternatives);
+                        next
+                    })
+                };
+                let tests: Vec<(NodeId, Choice, u8)> = conjunction
                     .tests
                     .iter()
                     .map(|test| {
@@ -139,12 +162,13 @@ impl Matcher {
                                 literals.entry(node).or_default().insert(literal);
                             }
                         }
-                        let next = u32::try_from(sets.len()).expect("fewer than 2^32 alternative sets");
-                        let set = *alternative_sets.entry(test.alternatives.clone()).or_insert_with(|| {
-                            sets.push(test.alternatives.clone());
-                            next
-                        });
-                        (node, set, rank(&test.alternatives))
+                        let whole = intern(test.alternatives.clone());
+                        let each = if test.alternatives.len() > 1 {
+                            test.alternatives.iter().map(|a| intern(vec![*a])).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        (node, Choice { whole, each }, rank(&test.alternatives))
                     })
                     .collect();
                 let absent: Vec<NodeId> = conjunction.absent.iter().map(|path| paths.tested(path)).collect();
@@ -159,34 +183,52 @@ impl Matcher {
         let mut negative: FxHashMap<(StateId, NodeId), StateId> = FxHashMap::default();
         let mut accepted: Vec<(StateId, u32)> = Vec::new();
         for (selector, tests, mut absent) in conjunctions {
-            let mut steps: Vec<Step> = tests
+            let mut steps: Vec<(Step, Vec<u32>)> = tests
                 .into_iter()
-                .map(|(node, alternatives, rank)| Step {
-                    rank,
-                    distinct: Reverse(literals.get(&node).map_or(0, |set| set.len() as u32)),
-                    place: paths.place(node),
-                    node,
-                    alternatives,
+                .map(|(node, choice, rank)| {
+                    let step = Step {
+                        rank,
+                        distinct: Reverse(literals.get(&node).map_or(0, |set| set.len() as u32)),
+                        place: paths.place(node),
+                        node,
+                        alternatives: choice.whole,
+                    };
+                    (step, choice.each)
                 })
                 .collect();
-            steps.sort_unstable();
-            steps.dedup();
+            steps.sort_unstable_by_key(|(step, _)| *step);
+            steps.dedup_by_key(|(step, _)| *step);
             absent.sort_unstable_by_key(|&node| paths.place(node));
             absent.dedup();
-            let mut state: StateId = 0;
-            for step in steps {
-                state = *positive.entry((state, step.node, step.alternatives)).or_insert_with(|| {
-                    next_state += 1;
-                    next_state - 1
-                });
+            let mut frontier: Vec<StateId> = vec![0];
+            for (step, each) in steps {
+                let sets = if !each.is_empty() && frontier.len() * each.len() <= SPLIT_PATHS {
+                    each
+                } else {
+                    vec![step.alternatives]
+                };
+                frontier = frontier
+                    .iter()
+                    .flat_map(|&state| sets.iter().map(move |&set| (state, set)))
+                    .map(|(state, set)| {
+                        *positive.entry((state, step.node, set)).or_insert_with(|| {
+                            next_state += 1;
+                            next_state - 1
+                        })
+                    })
+                    .collect();
+                frontier.sort_unstable();
+                frontier.dedup();
             }
             for node in absent {
-                state = *negative.entry((state, node)).or_insert_with(|| {
-                    next_state += 1;
-                    next_state - 1
-                });
+                for state in &mut frontier {
+                    *state = *negative.entry((*state, node)).or_insert_with(|| {
+                        next_state += 1;
+                        next_state - 1
+                    });
+                }
             }
-            accepted.push((state, selector));
+            accepted.extend(frontier.into_iter().map(|state| (state, selector)));
         }
 
         // Freeze: group transitions by state, build each path's value matcher, and compute each
