@@ -6,7 +6,8 @@ use http::{HeaderMap, StatusCode};
 use hyper::body::Incoming;
 use serde_json::Value;
 use triggers_schemas::webhook::generate_secret;
-use triggers_schemas::{FieldError, Problem, Scope, Selector, Subscription, SubscriptionStatus, Timestamp, WorkflowId};
+use triggers_schemas::{FieldError, Problem, Scope, Subscription, SubscriptionStatus, Timestamp, WorkflowId};
+use triggers_selector::Selector;
 use triggers_stores::StoreError;
 
 use crate::AppState;

@@ -117,7 +117,9 @@ fn event(vocabulary: &Vocabulary, rng: &mut StdRng) -> Value {
 fn subscription(vocabulary: &Vocabulary, rng: &mut StdRng) -> Value {
     let mut pattern = match rng.random_range(0..100) {
         0..45 => json!({"type": [vocabulary.event_type(rng)], "data": {"account_id": [vocabulary.account(rng)]}}),
-        45..65 => json!({"type": [vocabulary.event_type(rng), vocabulary.event_type(rng)], "source": [vocabulary.source(rng)]}),
+        45..65 => {
+            json!({"type": [vocabulary.event_type(rng), vocabulary.event_type(rng)], "source": [vocabulary.source(rng)]})
+        }
         65..75 => json!({"subject": [{"prefix": vocabulary.user(rng)}]}),
         75..85 => {
             let k = rng.random_range(0..vocabulary.types);
@@ -145,7 +147,8 @@ fn subscription(vocabulary: &Vocabulary, rng: &mut StdRng) -> Value {
             3 => fields["coupon"] = json!([{"exists": rng.random_bool(0.5)}]),
             4 => fields["items"] = json!({"sku": [{"prefix": "SKU-1"}], "qty": [{"numeric": [">=", 3]}]}),
             5 => {
-                fields["$or"] = json!([{"total": [{"numeric": [">", 500]}]}, {"customer": {"tier": ["gold", "platinum"]}}]);
+                fields["$or"] =
+                    json!([{"total": [{"numeric": [">", 500]}]}, {"customer": {"tier": ["gold", "platinum"]}}]);
             }
             6 => fields["status"] = json!([{"wildcard": "partially*"}, {"equals-ignore-case": "PAID"}]),
             7 => {
@@ -172,7 +175,8 @@ fn workload(subscriptions: usize, vocabulary: &Vocabulary, seed: u64) -> Workloa
     let mut rng = StdRng::seed_from_u64(seed);
     let patterns: Vec<Value> = (0..subscriptions).map(|_| subscription(vocabulary, &mut rng)).collect();
     let selectors = patterns.iter().map(|p| Selector::parse(p, "").expect("generated selectors are valid")).collect();
-    let events = (0..BATCH).map(|_| NewEvent::from_json(event(vocabulary, &mut rng), "").expect("valid event")).collect();
+    let events =
+        (0..BATCH).map(|_| NewEvent::from_json(event(vocabulary, &mut rng), "").expect("valid event")).collect();
     Workload { patterns, selectors, events }
 }
 
@@ -213,7 +217,8 @@ fn matching(c: &mut Criterion) {
             let built_in = started.elapsed();
             let bytes = ALLOCATOR.allocated() - before;
             let matches = verify(&matcher, &workload);
-            let event_bytes = workload.events.iter().map(|e| serde_json::to_vec(e).unwrap().len()).sum::<usize>() / BATCH;
+            let event_bytes =
+                workload.events.iter().map(|e| serde_json::to_vec(e).unwrap().len()).sum::<usize>() / BATCH;
             eprintln!(
                 "{name} {size}: {} states, {:.0} bytes per subscription, built in {built_in:?}, \
                  {matches:.1} matches per event, events of {event_bytes} bytes; checked against the reference",

@@ -93,17 +93,15 @@ mod tests {
             .conjunctions()
             .iter()
             .map(|c| {
-                (
-                    c.tests.iter().map(|t| t.path.join(".")).collect(),
-                    c.absent.iter().map(|p| p.join(".")).collect(),
-                )
+                (c.tests.iter().map(|t| t.path.join(".")).collect(), c.absent.iter().map(|p| p.join(".")).collect())
             })
             .collect()
     }
 
     #[test]
     fn or_branches_merge_into_their_level() {
-        let pattern = json!({"source": ["s"], "data": {"$or": [{"a": [1]}, {"b": [2], "$or": [{"c": [3]}, {"d": [4]}]}]}});
+        let pattern =
+            json!({"source": ["s"], "data": {"$or": [{"a": [1]}, {"b": [2], "$or": [{"c": [3]}, {"d": [4]}]}]}});
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
             shapes(pattern),

@@ -49,4 +49,3 @@ pub use engine::{BatchMatches, Matcher};
 pub use pattern::{MAX_COMBINATIONS, Selector};
 pub use triggers_schemas::FieldError;
 pub use view::EventView;
-

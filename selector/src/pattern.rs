@@ -74,9 +74,10 @@ impl ObjectPattern {
                 if absent && present { 2 } else { 1 }
             }
         });
-        let ors = self.any_of.iter().map(|branches| {
-            branches.iter().map(ObjectPattern::combinations).fold(0usize, usize::saturating_add)
-        });
+        let ors = self
+            .any_of
+            .iter()
+            .map(|branches| branches.iter().map(ObjectPattern::combinations).fold(0usize, usize::saturating_add));
         fields.chain(ors).fold(1usize, usize::saturating_mul)
     }
 }
@@ -94,7 +95,12 @@ fn escape_pointer(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
 }
 
-fn parse_object(fields: &Map<String, Value>, pointer: &str, level: Level, errors: &mut Vec<FieldError>) -> ObjectPattern {
+fn parse_object(
+    fields: &Map<String, Value>,
+    pointer: &str,
+    level: Level,
+    errors: &mut Vec<FieldError>,
+) -> ObjectPattern {
     let mut pattern = ObjectPattern::default();
     for (name, value) in fields {
         let at = format!("{pointer}/{}", escape_pointer(name));
@@ -114,7 +120,9 @@ fn parse_object(fields: &Map<String, Value>, pointer: &str, level: Level, errors
         let scalar_only = level == Level::View && matches!(name.as_str(), "type" | "source" | "subject");
         let object_only = level == Level::View && name == "metadata";
         let field = match value {
-            Value::Array(alternatives) if !object_only => FieldPattern::Leaf(parse_alternatives(alternatives, &at, errors)),
+            Value::Array(alternatives) if !object_only => {
+                FieldPattern::Leaf(parse_alternatives(alternatives, &at, errors))
+            }
             Value::Object(nested) if !scalar_only => {
                 if nested.is_empty() {
                     errors.push(FieldError::new(&at, "a nested pattern must name at least one field"));
@@ -126,7 +134,8 @@ fn parse_object(fields: &Map<String, Value>, pointer: &str, level: Level, errors
                 continue;
             }
             Value::Object(_) => {
-                errors.push(FieldError::new(&at, format!("{name} is a string: match it with an array of alternatives")));
+                errors
+                    .push(FieldError::new(&at, format!("{name} is a string: match it with an array of alternatives")));
                 continue;
             }
             _ => {
@@ -202,12 +211,17 @@ fn parse_operator(operator: &Map<String, Value>, pointer: &str) -> Result<Altern
         ("prefix", Value::String(prefix)) => Ok(Alternative::Prefix(prefix.as_str().into())),
         ("suffix", Value::String(suffix)) => Ok(Alternative::Suffix(suffix.as_str().into())),
         ("prefix" | "suffix", Value::Object(inner)) => {
-            let folded = ignore_case_argument(inner).ok_or_else(|| {
-                invalid(format!("{name} takes a string or {{\"equals-ignore-case\": string}}"))
-            })?;
-            Ok(if name == "prefix" { Alternative::PrefixIgnoreCase(folded) } else { Alternative::SuffixIgnoreCase(folded) })
+            let folded = ignore_case_argument(inner)
+                .ok_or_else(|| invalid(format!("{name} takes a string or {{\"equals-ignore-case\": string}}")))?;
+            Ok(if name == "prefix" {
+                Alternative::PrefixIgnoreCase(folded)
+            } else {
+                Alternative::SuffixIgnoreCase(folded)
+            })
         }
-        ("prefix" | "suffix", _) => Err(invalid(format!("{name} takes a string or {{\"equals-ignore-case\": string}}"))),
+        ("prefix" | "suffix", _) => {
+            Err(invalid(format!("{name} takes a string or {{\"equals-ignore-case\": string}}")))
+        }
         ("equals-ignore-case", Value::String(text)) => Ok(Alternative::EqualsIgnoreCase(fold_case(text))),
         ("equals-ignore-case", _) => Err(invalid("equals-ignore-case takes a string".into())),
         ("wildcard", Value::String(text)) => Wildcard::parse(text).map(Alternative::Wildcard).map_err(invalid),
@@ -268,7 +282,9 @@ fn parse_anything_but(argument: &Value, pointer: &str) -> Result<Exclusion, Fiel
                  or an object with prefix, suffix, equals-ignore-case or wildcard";
     let invalid = || FieldError::new(pointer, shape);
     match argument {
-        Value::String(_) | Value::Number(_) => Ok(Exclusion::Values(Box::new([literal(argument).ok_or_else(invalid)?]))),
+        Value::String(_) | Value::Number(_) => {
+            Ok(Exclusion::Values(Box::new([literal(argument).ok_or_else(invalid)?])))
+        }
         Value::Array(values) => {
             let all_strings = values.iter().all(Value::is_string);
             let all_numbers = values.iter().all(Value::is_number);
@@ -357,7 +373,10 @@ mod tests {
     fn the_view_fields_have_their_shapes() {
         assert_eq!(pointers(&json!({"type": {"x": ["a"]}})), ["/event_selector/type"]);
         assert_eq!(pointers(&json!({"metadata": ["a"]})), ["/event_selector/metadata"]);
-        assert_eq!(pointers(&json!({"$or": [{"detail": ["a"]}, {}]})), ["/event_selector/$or/0/detail", "/event_selector/$or/1"]);
+        assert_eq!(
+            pointers(&json!({"$or": [{"detail": ["a"]}, {}]})),
+            ["/event_selector/$or/0/detail", "/event_selector/$or/1"]
+        );
         assert!(Selector::parse(&json!({"data": ["a"], "metadata": {"k": ["v"]}}), "").is_ok());
         assert!(Selector::parse(&json!([]), "").is_err());
     }

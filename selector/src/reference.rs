@@ -74,11 +74,9 @@ fn walk<'a>(
                 }
             }
         }
-        scalar => leaves.push(Leaf {
-            path,
-            value: Scalar::from_json(scalar).expect("a scalar"),
-            elements: elements.clone(),
-        }),
+        scalar => {
+            leaves.push(Leaf { path, value: Scalar::from_json(scalar).expect("a scalar"), elements: elements.clone() })
+        }
     }
 }
 
@@ -88,7 +86,12 @@ fn consistent(left: &[(usize, usize)], right: &[(usize, usize)]) -> bool {
 }
 
 /// Tries every way of meeting the tests from `next` on, given the elements already `chosen`.
-fn satisfied(conjunction: &Conjunction<'_>, leaves: &[Leaf<'_>], next: usize, chosen: &mut Vec<(usize, usize)>) -> bool {
+fn satisfied(
+    conjunction: &Conjunction<'_>,
+    leaves: &[Leaf<'_>],
+    next: usize,
+    chosen: &mut Vec<(usize, usize)>,
+) -> bool {
     let Some(test) = conjunction.tests.get(next) else {
         return conjunction
             .absent

@@ -18,6 +18,7 @@ use triggers_stores::{RetryTask, StoreError};
 use triggers_stream::{ShardRecord, StreamError};
 
 use crate::Context;
+use crate::matching::CompiledSubscription;
 use crate::retries::{follow_up, settle};
 
 /// A lease this worker holds, shared by the shard worker (which checkpoints) and the coordinator
@@ -126,26 +127,36 @@ async fn write_checkpoint(
 }
 
 /// Resolves every record of a batch, concurrently: one slow endpoint costs at most one attempt
-/// timeout, whoever else is in the batch.
+/// timeout, whoever else is in the batch. The records are matched first, customer by customer.
 async fn resolve_batch(context: &Context, records: &[ShardRecord]) -> Result<(), StoreError> {
-    let outcomes = join_all(records.iter().map(|record| resolve_record(context, record))).await;
+    let decoded: Vec<StreamRecord> = records.iter().filter_map(decode).collect();
+    let matching = context.cache.matching(&decoded.iter().collect::<Vec<_>>());
+    let outcomes =
+        join_all(decoded.iter().zip(matching).map(|(record, matching)| resolve_record(context, record, matching)))
+            .await;
     outcomes.into_iter().collect()
 }
 
-async fn resolve_record(context: &Context, shard_record: &ShardRecord) -> Result<(), StoreError> {
-    let record = match StreamRecord::decode(&shard_record.data) {
-        Ok(record) => record,
+fn decode(shard_record: &ShardRecord) -> Option<StreamRecord> {
+    match StreamRecord::decode(&shard_record.data) {
+        Ok(record) => Some(record),
         Err(error) => {
             // A record this build cannot read must not stall the shard; ingest writes only
             // well-formed records, so this is a bug or a foreign writer, and it is logged loudly.
             tracing::error!(sequence = %shard_record.sequence_number, %error, "skipping undecodable stream record");
-            return Ok(());
+            None
         }
-    };
-    let mut stored = StoredEvent::from_record(&record);
-    let matching = context.cache.matching(record.customer_id, &stored.selector_input());
+    }
+}
+
+async fn resolve_record(
+    context: &Context,
+    record: &StreamRecord,
+    matching: Vec<Arc<CompiledSubscription>>,
+) -> Result<(), StoreError> {
+    let mut stored = StoredEvent::from_record(record);
     let settled = join_all(matching.iter().map(|subscription| async {
-        let attempt = context.deliverer.attempt(&subscription.subscription, &record).await;
+        let attempt = context.deliverer.attempt(&subscription.subscription, record).await;
         let task = RetryTask {
             record: record.clone(),
             workflow_id: subscription.subscription.workflow_id,

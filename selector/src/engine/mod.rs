@@ -242,7 +242,12 @@ impl Matcher {
         accepted.dedup();
 
         let mut states = vec![
-            State { edges: Span::default(), absences: Span::default(), accepts: Span::default(), scope: (u32::MAX, 0) };
+            State {
+                edges: Span::default(),
+                absences: Span::default(),
+                accepts: Span::default(),
+                scope: (u32::MAX, 0)
+            };
             state_count
         ];
         let mut edges = Vec::new();

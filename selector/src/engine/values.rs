@@ -143,7 +143,8 @@ impl Index {
                 if let Some(targets) = self.numbers.get(&number_key(x)) {
                     each(targets);
                 }
-                let candidates = self.ranges.partition_point(|(range, _)| range.lower.is_none_or(|b| b.value.get() <= x));
+                let candidates =
+                    self.ranges.partition_point(|(range, _)| range.lower.is_none_or(|b| b.value.get() <= x));
                 for (range, target) in &self.ranges[..candidates] {
                     if range.contains(x) {
                         f(*target);
