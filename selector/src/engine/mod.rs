@@ -175,7 +175,7 @@ impl Matcher {
                 conjunctions.push((index as u32, tests, absent));
             }
         }
-        let paths = paths.build();
+        let (paths, renumbered) = paths.build();
 
         // Second pass: each conjunction becomes a path through the state trie.
         let mut next_state: StateId = 1;
@@ -186,9 +186,11 @@ impl Matcher {
             let mut steps: Vec<(Step, Vec<u32>)> = tests
                 .into_iter()
                 .map(|(node, choice, rank)| {
+                    let distinct = Reverse(literals.get(&node).map_or(0, |set| set.len() as u32));
+                    let node = renumbered[node as usize];
                     let step = Step {
                         rank,
-                        distinct: Reverse(literals.get(&node).map_or(0, |set| set.len() as u32)),
+                        distinct,
                         place: paths.place(node),
                         node,
                         alternatives: choice.whole,
@@ -198,6 +200,9 @@ impl Matcher {
                 .collect();
             steps.sort_unstable_by_key(|(step, _)| *step);
             steps.dedup_by_key(|(step, _)| *step);
+            for node in &mut absent {
+                *node = renumbered[*node as usize];
+            }
             absent.sort_unstable_by_key(|&node| paths.place(node));
             absent.dedup();
             let mut frontier: Vec<StateId> = vec![0];

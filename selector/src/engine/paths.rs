@@ -2,7 +2,9 @@
 //! the leaves at paths some pattern tests are produced, and subtrees no pattern names are never
 //! entered.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde_json::{Map, Value};
 
 use crate::alternative::Scalar;
@@ -35,8 +37,14 @@ struct PathNode {
 
 #[derive(Debug)]
 enum Children {
-    Few(Box<[(Box<str>, NodeId)]>),
+    /// Each name with its hash, which is compared first: an event's keys are hashed once each,
+    /// and most differ from every name in the hash alone.
+    Few(Box<[(u64, Box<str>, NodeId)]>),
     Many(FxHashMap<Box<str>, NodeId>),
+}
+
+fn name_hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name)
 }
 
 impl Children {
@@ -49,7 +57,10 @@ impl Children {
 
     fn get(&self, name: &str) -> Option<NodeId> {
         match self {
-            Self::Few(children) => children.iter().find(|(n, _)| **n == *name).map(|(_, id)| *id),
+            Self::Few(children) => {
+                let hash = name_hash(name);
+                children.iter().find(|(h, n, _)| *h == hash && **n == *name).map(|(_, _, id)| *id)
+            }
             Self::Many(children) => children.get(name).copied(),
         }
     }
@@ -86,40 +97,53 @@ impl PathsBuilder {
         node
     }
 
-    /// Freezes the trie and numbers its nodes in pre-order.
-    pub(crate) fn build(self) -> Paths {
-        let mut places = vec![(0u32, 0u32); self.nodes.len()];
-        let mut next = 0u32;
+    /// Freezes the trie, renumbering its nodes in pre-order with each node's children in the order
+    /// the flattener meets them (the view's fields in their fixed order, then names in byte
+    /// order, as in a JSON object): an event without arrays of objects then flattens straight
+    /// into node order. Returns the trie and each old node's new number.
+    pub(crate) fn build(self) -> (Paths, Vec<NodeId>) {
+        const VIEW: [&str; 5] = ["type", "source", "subject", "data", "metadata"];
+        let mut order: Vec<NodeId> = Vec::with_capacity(self.nodes.len());
+        let mut renumbered = vec![0 as NodeId; self.nodes.len()];
+        let mut last_below = vec![0u32; self.nodes.len()];
         // An explicit stack: selectors nest as deep as their JSON does.
         let mut stack = vec![(0 as NodeId, false)];
         while let Some((node, finished)) = stack.pop() {
             if finished {
-                places[node as usize].1 = next - 1;
+                last_below[node as usize] = order.len() as u32 - 1;
                 continue;
             }
-            places[node as usize].0 = next;
-            next += 1;
+            renumbered[node as usize] = order.len() as NodeId;
+            order.push(node);
             stack.push((node, true));
-            stack.extend(self.nodes[node as usize].0.values().map(|&child| (child, false)));
+            let mut children: Vec<(&str, NodeId)> =
+                self.nodes[node as usize].0.iter().map(|(name, &child)| (&**name, child)).collect();
+            let rank = |name: &str| if node == 0 { VIEW.iter().position(|v| *v == name) } else { None };
+            children.sort_unstable_by(|a, b| (rank(a.0), a.0).cmp(&(rank(b.0), b.0)));
+            // Pushed in reverse, so that the first child is numbered first.
+            stack.extend(children.iter().rev().map(|&(_, child)| (child, false)));
         }
-        let nodes: Box<[PathNode]> = self
-            .nodes
-            .into_iter()
-            .zip(places)
-            .map(|((children, tested), (first, last))| PathNode {
+        let mut nodes: Vec<Option<PathNode>> = (0..self.nodes.len()).map(|_| None).collect();
+        for (old, (children, tested)) in self.nodes.into_iter().enumerate() {
+            let mut children: Vec<(Box<str>, NodeId)> =
+                children.into_iter().map(|(name, child)| (name, renumbered[child as usize])).collect();
+            children.sort_unstable();
+            let new = renumbered[old] as usize;
+            nodes[new] = Some(PathNode {
                 children: if children.len() <= FEW_CHILDREN {
-                    Children::Few(children.into_iter().collect())
+                    Children::Few(children.into_iter().map(|(name, id)| (name_hash(&name), name, id)).collect())
                 } else {
-                    Children::Many(children)
+                    Children::Many(children.into_iter().collect())
                 },
                 tested,
-                first,
-                last,
-            })
-            .collect();
+                first: new as u32,
+                last: last_below[old],
+            });
+        }
+        let nodes: Box<[PathNode]> = nodes.into_iter().map(|node| node.expect("every node numbered")).collect();
         let root = &nodes[0].children;
-        let view = ["type", "source", "subject", "data", "metadata"].map(|name| root.get(name));
-        Paths { nodes, view }
+        let view = VIEW.map(|name| root.get(name));
+        (Paths { nodes, view }, renumbered)
     }
 }
 
@@ -199,8 +223,11 @@ impl Paths {
         if let (Some(node), Some(fields)) = (metadata, event.metadata) {
             self.visit_object(node, fields, out);
         }
-        // Stable, so each node keeps its leaves in document order.
-        out.occurrences.sort_by_key(|occurrence| occurrence.node);
+        // Already in node order unless arrays of objects interleaved paths; the sort is stable, so
+        // each node keeps its leaves in document order.
+        if !out.occurrences.is_sorted_by_key(|occurrence| occurrence.node) {
+            out.occurrences.sort_by_key(|occurrence| occurrence.node);
+        }
     }
 
     fn visit<'a>(&self, node: NodeId, value: &'a Value, out: &mut Flattened<'a>) {
@@ -233,9 +260,9 @@ impl Paths {
     fn visit_object<'a>(&self, node: NodeId, fields: &'a Map<String, Value>, out: &mut Flattened<'a>) {
         let children = &self.nodes[node as usize].children;
         match children {
-            // Few names to look for: look each up in the event's (ordered) map.
-            Children::Few(named) if named.len() < fields.len() => {
-                for (name, child) in named {
+            // A big object and few names: look the names up rather than read every field.
+            Children::Few(named) if named.len() * 4 < fields.len() => {
+                for (_, name, child) in named {
                     if let Some(value) = fields.get(&**name) {
                         self.visit(*child, value, out);
                     }

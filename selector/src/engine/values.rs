@@ -2,7 +2,9 @@
 //! found by hash, prefixes and suffixes by hash over the few lengths in use, numeric ranges by
 //! bisection; only what no index fits is tested alternative by alternative.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::alternative::{Alternative, FoldCache, Literal, NumericRange, Scalar, number_key};
 
@@ -15,8 +17,34 @@ const FEW_ALTERNATIVES: usize = 6;
 /// Where the values of one path lead, from one state.
 #[derive(Debug)]
 pub(crate) enum ValueMatcher {
-    Few(Box<[(Alternative, StateId)]>),
+    Few(Box<[Entry]>),
     Indexed(Box<Index>),
+}
+
+/// One alternative of a small matcher. An exact text or number carries a hash of its value, so
+/// that a differing value is turned away without reading the alternative's text (which is
+/// elsewhere in memory, and usually not in cache).
+#[derive(Debug)]
+pub(crate) struct Entry {
+    hash: Option<u64>,
+    alternative: Alternative,
+    target: StateId,
+}
+
+fn literal_hash(literal: &Literal) -> Option<u64> {
+    match literal {
+        Literal::Text(text) => Some(FxBuildHasher.hash_one(&**text)),
+        Literal::Number(n) => Some(n.key()),
+        Literal::Null | Literal::Bool(_) => None,
+    }
+}
+
+fn scalar_hash(value: Scalar<'_>) -> Option<u64> {
+    match value {
+        Scalar::Text(text) => Some(FxBuildHasher.hash_one(text)),
+        Scalar::Number(x) => Some(number_key(x)),
+        Scalar::Null | Scalar::Bool(_) => None,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -74,7 +102,11 @@ impl ValueMatcher {
     /// The matcher for these alternatives, each leading to its state.
     pub(crate) fn new(entries: Vec<(Alternative, StateId)>) -> Self {
         if entries.len() <= FEW_ALTERNATIVES {
-            return Self::Few(entries.into_boxed_slice());
+            let entries = entries.into_iter().map(|(alternative, target)| {
+                let hash = if let Alternative::Equals(literal) = &alternative { literal_hash(literal) } else { None };
+                Entry { hash, alternative, target }
+            });
+            return Self::Few(entries.collect());
         }
         let mut index = Index::default();
         let mut ranges = Vec::new();
@@ -112,9 +144,15 @@ impl ValueMatcher {
         fold.reset();
         match self {
             Self::Few(entries) => {
-                for (alternative, target) in entries {
-                    if alternative.matches_with(value, fold) {
-                        f(*target);
+                let mut value_hash = None;
+                for entry in entries {
+                    if let Some(hash) = entry.hash
+                        && *value_hash.get_or_insert_with(|| scalar_hash(value)) != Some(hash)
+                    {
+                        continue;
+                    }
+                    if entry.alternative.matches_with(value, fold) {
+                        f(entry.target);
                     }
                 }
             }
