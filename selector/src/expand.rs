@@ -87,6 +87,8 @@ mod tests {
 
     use super::*;
 
+    // Owned values keep the `json!` literals at the call sites readable.
+    #[allow(clippy::needless_pass_by_value)]
     fn shapes(pattern: serde_json::Value) -> Vec<(Vec<String>, Vec<String>)> {
         let selector = Selector::parse(&pattern, "").unwrap();
         selector

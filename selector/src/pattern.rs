@@ -248,7 +248,7 @@ fn parse_numeric(terms: &[Value], pointer: &str) -> Result<Alternative, FieldErr
     let shape = "numeric takes one comparison such as [\">=\", 5] or a lower and an upper bound such as \
                  [\">\", 0, \"<=\", 5]; operators are =, <, <=, > and >=";
     let invalid = || FieldError::new(pointer, shape);
-    if terms.is_empty() || terms.len() > 4 || terms.len() % 2 != 0 {
+    if terms.is_empty() || terms.len() > 4 || !terms.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let mut range = NumericRange { lower: None, upper: None };

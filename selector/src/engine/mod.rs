@@ -188,13 +188,7 @@ impl Matcher {
                 .map(|(node, choice, rank)| {
                     let distinct = Reverse(literals.get(&node).map_or(0, |set| set.len() as u32));
                     let node = renumbered[node as usize];
-                    let step = Step {
-                        rank,
-                        distinct,
-                        place: paths.place(node),
-                        node,
-                        alternatives: choice.whole,
-                    };
+                    let step = Step { rank, distinct, place: paths.place(node), node, alternatives: choice.whole };
                     (step, choice.each)
                 })
                 .collect();

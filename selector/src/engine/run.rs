@@ -54,6 +54,9 @@ struct Walk {
 
 const NO_ELEMENTS: (u32, u32) = (0, 0);
 
+/// States reached with array elements attached, and which elements (`(array, index)` pairs).
+type ReachedWith = FxHashSet<(StateId, Box<[(u32, u32)]>)>;
+
 /// Per-thread working memory. Marks are generation stamps: bumping the generation clears them all
 /// at once, so no array is cleared between events.
 #[derive(Default)]
@@ -68,8 +71,7 @@ struct Scratch {
     walks: Vec<Walk>,
     elements: Vec<Element>,
     merged: Vec<Element>,
-    /// States reached with array elements attached, and which elements.
-    reached_with: FxHashSet<(StateId, Box<[(u32, u32)]>)>,
+    reached_with: ReachedWith,
     fold: FoldCache,
 }
 
@@ -216,7 +218,7 @@ struct Reach<'m> {
     states: &'m [State],
     generation: u32,
     state_reached: &'m mut [u32],
-    reached_with: &'m mut FxHashSet<(StateId, Box<[(u32, u32)]>)>,
+    reached_with: &'m mut ReachedWith,
     walks: &'m mut Vec<Walk>,
     elements: &'m mut Vec<Element>,
 }

@@ -1,6 +1,6 @@
 //! Events written as JSON for the tests, and their views.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use triggers_selector::EventView;
 
 /// An event as the tests write it: `{"type"?, "source"?, "subject"?, "data"?, "metadata"?}`.
@@ -23,11 +23,6 @@ impl Event {
             data: json.get("data").cloned().unwrap_or(Value::Null),
             metadata: json.get("metadata").and_then(Value::as_object).cloned(),
         }
-    }
-
-    /// An event whose `data` is `data`.
-    pub fn with_data(data: Value) -> Self {
-        Self::new(&json!({ "data": data }))
     }
 
     pub fn view(&self) -> EventView<'_> {
