@@ -4,7 +4,8 @@ use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use triggers_schemas::address::is_private_host;
 use triggers_schemas::webhook::generate_secret;
-use triggers_schemas::{FieldError, Problem, Scope, Selector, Subscription, SubscriptionStatus, Timestamp, WorkflowId};
+use triggers_schemas::{FieldError, Problem, Scope, Subscription, SubscriptionStatus, Timestamp, WorkflowId};
+use triggers_selector::Selector;
 use triggers_stores::StoreError;
 
 use crate::AppState;

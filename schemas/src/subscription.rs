@@ -24,7 +24,7 @@ pub struct Subscription {
     pub workflow_id: WorkflowId,
     /// The owner.
     pub customer_id: CustomerId,
-    /// The pattern events must match (see [`crate::Selector`]).
+    /// The pattern events must match: an event selector, as validated by `triggers-selector`.
     pub event_selector: Value,
     /// Where matching events are POSTed.
     pub webhook_url: String,

@@ -149,17 +149,6 @@ impl StoredEvent {
         view["deliveries"] = serde_json::to_value(&self.deliveries).expect("deliveries serialise");
         view
     }
-
-    /// The fields a subscription's selector is matched against.
-    pub fn selector_input(&self) -> Value {
-        serde_json::json!({
-            "type": self.event_type,
-            "source": self.source,
-            "subject": self.subject,
-            "data": self.data,
-            "metadata": self.metadata,
-        })
-    }
 }
 
 #[cfg(test)]

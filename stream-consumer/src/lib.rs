@@ -88,7 +88,7 @@ pub async fn run(
         let loaded =
             calls::within(config.call_timeout, "loading subscriptions", cache.refresh(ports.subscriptions.as_ref()));
         match loaded.await {
-            Ok(()) => break,
+            Ok(_) => break,
             Err(error) => tracing::warn!(%error, "loading subscriptions failed; the consumer waits for them"),
         }
         tokio::select! {

@@ -162,20 +162,23 @@ async fn write_checkpoint(
 }
 
 /// Resolves every record of a batch, concurrently: one slow endpoint costs at most one attempt
-/// timeout, whoever else is in the batch.
+/// timeout, whoever else is in the batch. Records this build cannot decode are parked; the others
+/// are matched first, customer by customer (one call to each customer's compiled matcher).
 async fn resolve_batch(context: &Context, shard: &ShardId, records: &[ShardRecord]) -> Result<(), StoreError> {
-    let outcomes = join_all(records.iter().map(|record| resolve_record(context, shard, record))).await;
+    let mut decoded = Vec::with_capacity(records.len());
+    for shard_record in records {
+        match StreamRecord::decode(&shard_record.data) {
+            Ok(record) => decoded.push(record),
+            Err(error) => park_poison_record(context, shard, shard_record, &error).await?,
+        }
+    }
+    let matching = context.cache.matching(&decoded.iter().collect::<Vec<_>>());
+    let outcomes =
+        join_all(decoded.iter().zip(matching).map(|(record, matching)| {
+            resolve::first_pass(context, record, StoredEvent::from_record(record), matching)
+        }))
+        .await;
     outcomes.into_iter().collect()
-}
-
-async fn resolve_record(context: &Context, shard: &ShardId, shard_record: &ShardRecord) -> Result<(), StoreError> {
-    let record = match StreamRecord::decode(&shard_record.data) {
-        Ok(record) => record,
-        Err(error) => return park_poison_record(context, shard, shard_record, &error).await,
-    };
-    let stored = StoredEvent::from_record(&record);
-    let matching = context.cache.matching(record.customer_id, &stored.selector_input());
-    resolve::first_pass(context, &record, stored, &matching).await
 }
 
 /// Parks a record this build cannot decode (a newer format after a rollback, or a foreign writer)

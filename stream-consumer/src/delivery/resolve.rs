@@ -31,7 +31,7 @@ pub(crate) async fn first_pass(
     context: &Context,
     record: &StreamRecord,
     mut stored: StoredEvent,
-    matching: &[Arc<CompiledSubscription>],
+    matching: Vec<Arc<CompiledSubscription>>,
 ) -> Result<(), StoreError> {
     let settled = join_all(matching.iter().map(|subscription| {
         let task =
