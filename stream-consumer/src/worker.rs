@@ -166,19 +166,22 @@ async fn write_checkpoint(
 /// are matched first, customer by customer (one call to each customer's compiled matcher).
 async fn resolve_batch(context: &Context, shard: &ShardId, records: &[ShardRecord]) -> Result<(), StoreError> {
     let mut decoded = Vec::with_capacity(records.len());
+    let mut poisoned = Vec::new();
     for shard_record in records {
         match StreamRecord::decode(&shard_record.data) {
             Ok(record) => decoded.push(record),
-            Err(error) => park_poison_record(context, shard, shard_record, &error).await?,
+            Err(error) => poisoned.push((shard_record, error)),
         }
     }
     let matching = context.cache.matching(&decoded.iter().collect::<Vec<_>>());
-    let outcomes =
+    let delivered =
         join_all(decoded.iter().zip(matching).map(|(record, matching)| {
             resolve::first_pass(context, record, StoredEvent::from_record(record), matching)
-        }))
-        .await;
-    outcomes.into_iter().collect()
+        }));
+    let parked =
+        join_all(poisoned.iter().map(|(shard_record, error)| park_poison_record(context, shard, shard_record, error)));
+    let (delivered, parked) = tokio::join!(delivered, parked);
+    delivered.into_iter().chain(parked).collect()
 }
 
 /// Parks a record this build cannot decode (a newer format after a rollback, or a foreign writer)
