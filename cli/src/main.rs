@@ -84,8 +84,7 @@ async fn setup(options: RunOptions) -> anyhow::Result<()> {
             Ok(())
         }
         Backend::Aws => {
-            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let client = aws_sdk_kinesis::Client::new(&config);
+            let client = aws_sdk_kinesis::Client::new(&triggers::adapters::aws_sdk_config().await);
             triggers_stream::kinesis::create_if_missing(&client, &settings.stream_name, settings.shards).await?;
             eprintln!("stream {} is active", settings.stream_name);
             Ok(())

@@ -1,14 +1,17 @@
 //! The admin API: customers and API keys.
 
+use std::sync::Arc;
+
 use http::StatusCode;
 use serde_json::Value;
 use triggers_schemas::customer::{DEFAULT_RATE_LIMIT_PER_SEC, generate_api_key, hash_api_key};
 use triggers_schemas::{ApiKey, Customer, CustomerId, FieldError, KeyId, Problem, Scope, Timestamp};
 use triggers_stores::StoreError;
 
-use crate::AppState;
 use crate::auth;
 use crate::http_util::{Body, RequestBody, discard_body, json, parse_json, problem, read_body};
+use crate::routes::PathParams;
+use crate::{AppState, openapi};
 
 const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
 
@@ -23,8 +26,22 @@ async fn json_object(body: RequestBody) -> Result<serde_json::Map<String, Value>
     }
 }
 
-/// `POST /admin/v1/customers`.
-pub(crate) async fn create_customer(state: &AppState, request: http::Request<RequestBody>) -> http::Response<Body> {
+/// Creates a customer.
+#[utoipa::path(post, path = "/admin/v1/customers", tag = "admin", summary = "Create a customer",
+    security(("adminToken" = [])),
+    request_body(content = openapi::NewCustomer, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = openapi::Customer),
+        (status = 400, description = "Malformed JSON", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Bad admin token", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The customer id is taken", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid field", body = openapi::Problem, content_type = "application/problem+json")))]
+pub(crate) async fn create_customer(
+    state: Arc<AppState>,
+    request: http::Request<RequestBody>,
+    _: PathParams,
+) -> http::Response<Body> {
+    let state = &*state;
     let (parts, body) = request.into_parts();
     let created = async {
         if let Err(refused) = auth::admin(state, &parts.headers) {
@@ -79,12 +96,22 @@ pub(crate) async fn create_customer(state: &AppState, request: http::Request<Req
     }
 }
 
-/// `POST /admin/v1/customers/{id}/api-keys`.
+/// Creates an API key for a customer; the key is shown once and stored only as a hash.
+#[utoipa::path(post, path = "/admin/v1/customers/{customer_id}/api-keys", tag = "admin", summary = "Create an API key",
+    security(("adminToken" = [])),
+    params(("customer_id" = String, Path, description = "The customer (a UUID)")),
+    request_body(content = openapi::NewApiKey, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `api_key` is shown this once", body = openapi::CreatedApiKey),
+        (status = 401, description = "Bad admin token", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid scopes or expiry", body = openapi::Problem, content_type = "application/problem+json")))]
 pub(crate) async fn create_api_key(
-    state: &AppState,
+    state: Arc<AppState>,
     request: http::Request<RequestBody>,
-    id: &str,
+    params: PathParams,
 ) -> http::Response<Body> {
+    let (state, id) = (&*state, params.get("customer_id"));
     let (parts, body) = request.into_parts();
     let created = async {
         let missing = || Problem::not_found(format!("no customer {id}"));

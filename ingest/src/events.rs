@@ -12,11 +12,12 @@ use triggers_schemas::{EventId, FieldError, NewEvent, Problem, Scope, StoredEven
 use triggers_stores::{IdempotencyBegin, RateDecision};
 use triggers_stream::{AppendRecord, StreamError};
 
-use crate::AppState;
 use crate::auth::{self, Caller};
 use crate::http_util::{
     Body, RequestBody, content_type_is, discard_body, json, json_bytes, parse_json, problem, read_body,
 };
+use crate::routes::PathParams;
+use crate::{AppState, openapi};
 
 /// The largest single event body, in bytes (1 MiB).
 pub const MAX_EVENT_BYTES: usize = 1_048_576;
@@ -25,13 +26,38 @@ const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// How long an idempotency key is remembered.
 const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 
-/// `POST /v1/events`.
+/// Ingests one event: `202` once the stream holds it durably.
 ///
 /// An event counts against the customer's rate limit only once nothing else can refuse it: a
 /// request refused for its scope, content type, Idempotency-Key header, size, JSON or fields spends
 /// nothing (its answer still reports the window), so a misconfigured or read-only key cannot drain
 /// the budget of the customer's working ones.
-pub(crate) async fn ingest(state: &Arc<AppState>, request: http::Request<RequestBody>) -> http::Response<Body> {
+#[utoipa::path(post, path = "/v1/events", tag = "events", summary = "Ingest one event",
+    security(("apiKey" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 printable ASCII characters; the same key with the same body within 24 h replays the first answer")),
+    request_body(content(
+        (openapi::Event = "application/json"),
+        (openapi::CloudEvent = "application/cloudevents+json"))),
+    responses(
+        (status = 202, description = "Durably written to the stream (or, with `Idempotent-Replayed: true`, the first answer replayed)",
+            body = openapi::Accepted),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired API key", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks events:write", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body sent nothing for 10 s", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The first request with this Idempotency-Key is still in flight", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB, or the event as stored over the stream's record limit", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither application/json nor application/cloudevents+json", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or invalid, or the Idempotency-Key was used with another body", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the customer's rate limit (see Retry-After)", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A dependency is unavailable; retry", body = openapi::Problem, content_type = "application/problem+json")))]
+pub(crate) async fn ingest(
+    state: Arc<AppState>,
+    request: http::Request<RequestBody>,
+    _: PathParams,
+) -> http::Response<Body> {
+    let state = &state;
     let (parts, body) = request.into_parts();
     let caller = match auth::customer(state, &parts.headers).await {
         Ok(caller) => caller,
@@ -339,10 +365,23 @@ fn accepted_response(answer: Vec<u8>) -> http::Response<Body> {
     response
 }
 
-/// `GET /v1/events/{id}`.
-pub(crate) async fn get(state: &AppState, headers: &HeaderMap, id: &str) -> http::Response<Body> {
+/// One event of the caller's, with its deliveries; another customer's is a `404` like a missing one.
+#[utoipa::path(get, path = "/v1/events/{event_id}", tag = "events", summary = "Read one event",
+    security(("apiKey" = [])),
+    params(("event_id" = String, Path, description = "`evt_…`")),
+    responses(
+        (status = 200, description = "The event and its deliveries", body = openapi::EventView),
+        (status = 401, description = "Bad API key", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks events:read", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event of this customer", body = openapi::Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get(
+    state: Arc<AppState>,
+    request: http::Request<RequestBody>,
+    params: PathParams,
+) -> http::Response<Body> {
+    let id = params.get("event_id");
     let found = async {
-        let caller = auth::customer(state, headers).await?;
+        let caller = auth::customer(&state, request.headers()).await?;
         caller.require(Scope::EventsRead)?;
         let missing = || Problem::not_found(format!("no event {id}"));
         let event_id: EventId = id.parse().map_err(|_| missing())?;

@@ -12,6 +12,7 @@ mod config;
 mod events;
 mod http_util;
 mod metrics;
+mod openapi;
 mod ops;
 mod routes;
 mod server;

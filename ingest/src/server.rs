@@ -256,7 +256,7 @@ async fn handle(
     let version = request.version();
     let stall_timeout = state.config.connections.body_stall_timeout;
     let request = request.map(|body| RequestBody::new(body, stall_timeout));
-    let mut response = route(state, which, request).await;
+    let (mut response, _matched) = route(state, which, request).await;
     if response.status() == StatusCode::REQUEST_TIMEOUT && version <= Version::HTTP_11 {
         // The rest of the stalled body would be read as the next request's head: this connection
         // can carry nothing more, and the client should know it.

@@ -1,6 +1,8 @@
 //! `POST /v1/subscriptions`, `GET /v1/subscriptions` and `GET /v1/subscriptions/{id}`.
 
-use http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+
+use http::StatusCode;
 use serde_json::Value;
 use triggers_schemas::address::is_private_host;
 use triggers_schemas::webhook::generate_secret;
@@ -8,17 +10,35 @@ use triggers_schemas::{FieldError, Problem, Scope, Subscription, SubscriptionSta
 use triggers_selector::Selector;
 use triggers_stores::StoreError;
 
-use crate::AppState;
 use crate::auth;
 use crate::http_util::{
     Body, RequestBody, content_type_is, discard_body, json, parse_json, problem, query_pairs, read_body,
 };
+use crate::routes::PathParams;
+use crate::{AppState, openapi};
 
 const MAX_SUBSCRIPTION_BYTES: usize = 64 * 1024;
 const MAX_URL_CHARS: usize = 2048;
 
-/// `POST /v1/subscriptions`.
-pub(crate) async fn create(state: &AppState, request: http::Request<RequestBody>) -> http::Response<Body> {
+/// Subscribes a workflow endpoint to the caller's events that match a selector.
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", summary = "Create a subscription",
+    security(("apiKey" = [])),
+    request_body(content = openapi::NewSubscription, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; the answer holds the signing secret", body = openapi::Subscription),
+        (status = 400, description = "Malformed JSON", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Bad API key", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks subscriptions:write", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The workflow id already has a subscription", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid selector, URL or field, named by its pointer", body = openapi::Problem, content_type = "application/problem+json")))]
+pub(crate) async fn create(
+    state: Arc<AppState>,
+    request: http::Request<RequestBody>,
+    _: PathParams,
+) -> http::Response<Body> {
+    let state = &*state;
     let (parts, body) = request.into_parts();
     let created = async {
         let checked = async {
@@ -148,10 +168,23 @@ fn check_url(state: &AppState, url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `GET /v1/subscriptions/{id}`.
-pub(crate) async fn get(state: &AppState, headers: &HeaderMap, id: &str) -> http::Response<Body> {
+/// One subscription of the caller's; another customer's is a `404` like a missing one.
+#[utoipa::path(get, path = "/v1/subscriptions/{workflow_id}", tag = "subscriptions", summary = "Read a subscription",
+    security(("apiKey" = [])),
+    params(("workflow_id" = String, Path, description = "The workflow id (a UUID)")),
+    responses(
+        (status = 200, description = "The subscription", body = openapi::Subscription),
+        (status = 401, description = "Bad API key", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks subscriptions:read", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscription of this customer", body = openapi::Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get(
+    state: Arc<AppState>,
+    request: http::Request<RequestBody>,
+    params: PathParams,
+) -> http::Response<Body> {
+    let (state, id) = (&*state, params.get("workflow_id"));
     let found = async {
-        let caller = auth::customer(state, headers).await?;
+        let caller = auth::customer(state, request.headers()).await?;
         caller.require(Scope::SubscriptionsRead)?;
         let missing = || Problem::not_found(format!("no subscription {id}"));
         let workflow_id: WorkflowId = id.parse().map_err(|_| missing())?;
@@ -166,8 +199,23 @@ pub(crate) async fn get(state: &AppState, headers: &HeaderMap, id: &str) -> http
     }
 }
 
-/// `GET /v1/subscriptions?limit=&cursor=`.
-pub(crate) async fn list(state: &AppState, request: &http::Request<RequestBody>) -> http::Response<Body> {
+/// The caller's subscriptions in workflow id order, a page at a time.
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "subscriptions", summary = "List subscriptions",
+    security(("apiKey" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "One page", body = openapi::SubscriptionPage),
+        (status = 401, description = "Bad API key", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks subscriptions:read", body = openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid limit or cursor", body = openapi::Problem, content_type = "application/problem+json")))]
+pub(crate) async fn list(
+    state: Arc<AppState>,
+    request: http::Request<RequestBody>,
+    _: PathParams,
+) -> http::Response<Body> {
+    let state = &*state;
     let listed = async {
         let caller = auth::customer(state, request.headers()).await?;
         caller.require(Scope::SubscriptionsRead)?;
