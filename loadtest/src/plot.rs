@@ -1,0 +1,143 @@
+//! The PNG plot of latency percentiles over time: ingest above, end to end below, p50/p95/p99 of
+//! the events scheduled in each second, on a logarithmic axis so that a millisecond and a stall of
+//! seconds show on one picture.
+//!
+//! Text is drawn with DejaVu Sans embedded in the binary (the `dejavu` crate, through plotters'
+//! `ab_glyph` feature), so the plot renders the same on a machine without fontconfig or fonts.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::report::Row;
+use crate::summary::Percentiles;
+
+/// Width and height of the plot, in pixels.
+pub const SIZE: (u32, u32) = (1200, 900);
+
+const FONT: &str = "sans-serif";
+const P95_COLOR: RGBColor = RGBColor(230, 140, 0);
+
+/// Draws the plot of `rows` into the PNG file `path`.
+pub fn draw(rows: &[Row], path: &Path) -> Result<(), String> {
+    register_font()?;
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let panels = root.split_evenly((2, 1));
+    let ingest: Vec<(usize, Percentiles)> = rows.iter().map(|r| (r.second, r.ingest)).collect();
+    let e2e: Vec<(usize, Percentiles)> = rows.iter().map(|r| (r.second, r.e2e)).collect();
+    panel(&panels[0], "ingest latency (scheduled send → 202)", &ingest, rows.len())?;
+    panel(&panels[1], "end-to-end latency (scheduled send → webhook)", &e2e, rows.len())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn register_font() -> Result<(), String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+                .map_err(|_| "the embedded DejaVu Sans font did not load".to_owned())
+        })
+        .clone()
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+fn panel(area: &Area<'_>, title: &str, seconds: &[(usize, Percentiles)], width: usize) -> Result<(), String> {
+    let series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+        ("p50", BLUE, points(seconds, |p| p.p50)),
+        ("p95", P95_COLOR, points(seconds, |p| p.p95)),
+        ("p99", RED, points(seconds, |p| p.p99)),
+    ];
+    let values = || series.iter().flat_map(|(_, _, points)| points.iter().map(|&(_, y)| y));
+    let (Some(low), Some(high)) = (values().reduce(f64::min), values().reduce(f64::max)) else {
+        // Nothing to draw (no event accepted, or none delivered): say so rather than fail.
+        area.titled(title, (FONT, 22)).map_err(|e| e.to_string())?;
+        let style = TextStyle::from((FONT, 20).into_font()).color(&BLACK);
+        return area.draw_text("no samples", &style, (40, 60)).map_err(|e| e.to_string());
+    };
+    let low = (low * 0.8).max(0.001);
+    let high = (high * 1.25).max(low * 10.0);
+    let x_end = width.max(1) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 22))
+        .margin(14)
+        .x_label_area_size(42)
+        .y_label_area_size(72)
+        .build_cartesian_2d(0f64..x_end, (low..high).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since the start (scheduled send)")
+        .y_desc("milliseconds (log scale)")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (name, color, points) in series {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// The points of one percentile: at the middle of each second that has it.
+fn points(seconds: &[(usize, Percentiles)], pick: impl Fn(&Percentiles) -> Option<f64>) -> Vec<(f64, f64)> {
+    seconds.iter().filter_map(|(second, p)| pick(p).map(|ms| (*second as f64 + 0.5, ms))).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Decodes a PNG file; returns its size.
+    pub(crate) fn decode(path: &Path) -> (u32, u32) {
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        (frame.width, frame.height)
+    }
+
+    fn row(second: usize, ms: Option<f64>) -> Row {
+        let p = Percentiles { p50: ms, p95: ms.map(|v| v * 2.0), p99: ms.map(|v| v * 4.0), max: ms };
+        Row { second, sent: 1, accepted: 1, rejected: 0, errors: 0, delivered: 1, ingest: p, e2e: p }
+    }
+
+    #[test]
+    fn draws_a_png_of_the_percentiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plot.png");
+        let rows: Vec<Row> = (0..30).map(|s| row(s, Some(1.0 + s as f64))).collect();
+        draw(&rows, &path).unwrap();
+        assert_eq!(decode(&path), SIZE);
+    }
+
+    #[test]
+    fn draws_empty_panels_when_nothing_was_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plot.png");
+        draw(&[row(0, None)], &path).unwrap();
+        assert_eq!(decode(&path), SIZE);
+        draw(&[], &path).unwrap();
+        assert_eq!(decode(&path), SIZE);
+    }
+
+    #[test]
+    fn keeps_only_the_seconds_that_have_the_percentile() {
+        let seconds = [(0, row(0, Some(2.0)).ingest), (1, row(1, None).ingest), (2, row(2, Some(3.0)).ingest)];
+        assert_eq!(points(&seconds, |p| p.p95), vec![(0.5, 4.0), (2.5, 6.0)]);
+    }
+}
