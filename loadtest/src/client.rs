@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// The most of an answer's body the tester reads: its answers are small JSON documents.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -39,9 +39,18 @@ pub fn connector() -> HttpsConnector<HttpConnector> {
     builder.https_or_http().enable_http1().wrap_connector(http)
 }
 
+/// How long an idle connection is kept: shorter than the 10 s in which the API contract lets a
+/// server close a connection that sends no request, so that at low rates the client drops an idle
+/// connection before it can send a request down one the server is closing.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A client that keeps at most `idle` connections per host open between requests.
 pub fn client(connector: HttpsConnector<HttpConnector>, idle: usize) -> HttpClient {
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(idle).build(connector)
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(idle)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
 }
 
 /// An answer, read whole (up to [`MAX_ANSWER_BYTES`]).

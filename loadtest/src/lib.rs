@@ -22,9 +22,10 @@ pub mod stats;
 pub mod summary;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::HeaderValue;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Options;

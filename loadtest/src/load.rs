@@ -8,14 +8,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use tokio::sync::watch;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Call};
@@ -49,23 +50,23 @@ pub struct Load {
 /// (events already due are still sent).
 pub async fn run(load: Load, connector: HttpsConnector<HttpConnector>, stop: CancellationToken) {
     let load = Arc::new(load);
-    let (due_tx, due_rx) = watch::channel(0_u64);
-    let next = Arc::new(AtomicU64::new(0));
+    let gate = Arc::new(Gate {
+        due: Semaphore::new(0),
+        next: AtomicU64::new(0),
+        limit: AtomicU64::new(load.schedule.events()),
+    });
     let first_failures = Arc::new(FirstFailures::default());
     let mut senders = JoinSet::new();
     for _ in 0..load.connections {
         let sender = Sender {
             load: Arc::clone(&load),
             http: client::client(connector.clone(), 1),
-            next: Arc::clone(&next),
-            due: due_rx.clone(),
+            gate: Arc::clone(&gate),
             first_failures: Arc::clone(&first_failures),
         };
         senders.spawn(sender.run());
     }
-    drop(due_rx);
-    clock(&load, &due_tx, &stop).await;
-    drop(due_tx);
+    clock(&load.schedule, load.start, load.connections, &gate, &stop).await;
     while let Some(result) = senders.join_next().await {
         if let Err(error) = result {
             tracing::error!(%error, "a sender ended abnormally");
@@ -73,48 +74,56 @@ pub async fn run(load: Load, connector: HttpsConnector<HttpConnector>, stop: Can
     }
 }
 
-/// Publishes how many events are due, on schedule, until all are or `stop` is cancelled.
-async fn clock(load: &Load, due_tx: &watch::Sender<u64>, stop: &CancellationToken) {
-    let schedule = &load.schedule;
-    let mut due = 0;
-    while due < schedule.events() {
-        let at = load.start + Duration::from_micros(schedule.due_at_us(due));
+/// Hands due events to the senders: one permit per due event, taken by whichever sender is free
+/// first. A semaphore wakes exactly as many waiting senders as events became due.
+struct Gate {
+    due: Semaphore,
+    /// The next event to send.
+    next: AtomicU64,
+    /// Events from this number on are not sent: the run's end, or where it was stopped.
+    limit: AtomicU64,
+}
+
+/// Releases events on schedule until all are due or `stop` is cancelled, then one permit more per
+/// sender, which each sender takes as its sign to finish.
+async fn clock(schedule: &Schedule, start: Instant, connections: u32, gate: &Gate, stop: &CancellationToken) {
+    let mut released = 0;
+    while released < schedule.events() {
+        let at = start + Duration::from_micros(schedule.due_at_us(released));
         tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep_until(at.into()) => {}
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep_until(at) => {}
         }
-        // Timers wake late and at a coarse grain: publish every event whose time has come, so
+        // Timers wake late and at a coarse grain: release every event whose time has come, so
         // that at high rates one wake-up releases many events, each with its own due time.
-        due = schedule.due_by(micros_since(load.start));
-        due_tx.send_replace(due);
+        let due = schedule.due_by(micros_since(start));
+        gate.due.add_permits(usize::try_from(due - released).unwrap_or(usize::MAX));
+        released = due;
     }
+    // Lowered before the closing permits go out, so that no sender takes an event past it.
+    gate.limit.store(released, Ordering::SeqCst);
+    gate.due.add_permits(connections as usize);
 }
 
 struct Sender {
     load: Arc<Load>,
     http: client::HttpClient,
-    next: Arc<AtomicU64>,
-    due: watch::Receiver<u64>,
+    gate: Arc<Gate>,
     first_failures: Arc<FirstFailures>,
 }
 
 impl Sender {
-    async fn run(mut self) {
-        let mut closed = false;
+    async fn run(self) {
         loop {
-            let due = *self.due.borrow_and_update();
-            if let Ok(seq) = self.next.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < due).then_some(n + 1))
-            {
-                self.send(seq).await;
-                continue;
+            match self.gate.due.acquire().await {
+                Ok(permit) => permit.forget(),
+                Err(_) => return,
             }
-            if closed {
+            let seq = self.gate.next.fetch_add(1, Ordering::SeqCst);
+            if seq >= self.gate.limit.load(Ordering::SeqCst) {
                 return;
             }
-            if self.due.changed().await.is_err() {
-                // The clock is done: take what is left, then stop.
-                closed = true;
-            }
+            self.send(seq).await;
         }
     }
 
@@ -157,7 +166,48 @@ impl FirstFailures {
     }
 }
 
-/// Microseconds since `start`.
+/// Microseconds since `start` (on tokio's clock, which tests can pause).
 pub fn micros_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(events: u64) -> Gate {
+        Gate { due: Semaphore::new(0), next: AtomicU64::new(0), limit: AtomicU64::new(events) }
+    }
+
+    #[tokio::test]
+    async fn the_clock_releases_every_event_on_time_whether_or_not_anyone_sends_it() {
+        // Open loop: nobody takes the permits here, as if every connection hung, and still every
+        // event becomes due, none before its time.
+        let schedule = Schedule::new(100.0, Duration::from_secs(1)).unwrap();
+        let gate = gate(schedule.events());
+        let start = Instant::now();
+        clock(&schedule, start, 3, &gate, &CancellationToken::new()).await;
+        assert!(start.elapsed() >= Duration::from_millis(990), "the last event is due at 0.99 s");
+        assert_eq!(gate.due.available_permits(), 100 + 3, "every event, and one closing permit per sender");
+        assert_eq!(gate.limit.load(Ordering::SeqCst), 100);
+    }
+
+    #[tokio::test]
+    async fn stopping_the_clock_keeps_only_the_events_already_due() {
+        let schedule = Schedule::new(10.0, Duration::from_secs(10)).unwrap();
+        let gate = Arc::new(gate(schedule.events()));
+        let stop = CancellationToken::new();
+        let clock = {
+            let (gate, stop) = (Arc::clone(&gate), stop.clone());
+            tokio::spawn(async move { clock(&schedule, Instant::now(), 2, &gate, &stop).await })
+        };
+        while gate.due.available_permits() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), clock).await.expect("the clock stops").unwrap();
+        let limit = gate.limit.load(Ordering::SeqCst);
+        assert!((2..100).contains(&limit), "stopped after {limit} events");
+        assert_eq!(gate.due.available_permits() as u64, limit + 2, "the events already due, and the closing permits");
+    }
 }

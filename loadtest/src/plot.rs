@@ -43,10 +43,13 @@ fn register_font() -> Result<(), String> {
         .clone()
 }
 
+/// A named, coloured line of (second, milliseconds) points.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
 fn panel(area: &Area<'_>, title: &str, seconds: &[(usize, Percentiles)], width: usize) -> Result<(), String> {
-    let series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+    let series: [Series<'_>; 3] = [
         ("p50", BLUE, points(seconds, |p| p.p50)),
         ("p95", P95_COLOR, points(seconds, |p| p.p95)),
         ("p99", RED, points(seconds, |p| p.p99)),

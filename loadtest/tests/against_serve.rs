@@ -27,8 +27,18 @@ use triggers::settings::RunOptions;
 const RUN_BOUND: Duration = Duration::from_secs(120);
 
 /// The fields of the contract's summary line.
-const SUMMARY_FIELDS: [&str; 10] =
-    ["target_rate", "achieved_rate", "sent", "accepted", "rejected", "errors", "delivered", "lost", "ingest_ms", "e2e_ms"];
+const SUMMARY_FIELDS: [&str; 10] = [
+    "target_rate",
+    "achieved_rate",
+    "sent",
+    "accepted",
+    "rejected",
+    "errors",
+    "delivered",
+    "lost",
+    "ingest_ms",
+    "e2e_ms",
+];
 
 struct Server {
     public: SocketAddr,
@@ -43,13 +53,10 @@ impl Server {
     async fn start(options: RunOptions) -> Self {
         let data = tempfile::tempdir().unwrap();
         let admin_token = format!("adm_loadtest_{}", uuid::Uuid::new_v4().simple());
-        let settings = RunOptions {
-            data_dir: Some(data.path().to_owned()),
-            admin_token: Some(admin_token.clone()),
-            ..options
-        }
-        .resolve()
-        .unwrap();
+        let settings =
+            RunOptions { data_dir: Some(data.path().to_owned()), admin_token: Some(admin_token.clone()), ..options }
+                .resolve()
+                .unwrap();
         let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (public_addr, admin_addr) = (public.local_addr().unwrap(), admin.local_addr().unwrap());
@@ -197,7 +204,8 @@ async fn bad_usage_exits_with_2() {
     };
     // Nothing listens there: a usage error is found before any request.
     let nowhere = ["--url", "http://127.0.0.1:9", "--admin-url", "http://127.0.0.1:9"];
-    let too_small = run(&[&nowhere[..], &["--rate", "5", "--duration", "1", "--event-bytes", "10"]].concat(), Some("t")).await;
+    let too_small =
+        run(&[&nowhere[..], &["--rate", "5", "--duration", "1", "--event-bytes", "10"]].concat(), Some("t")).await;
     assert_eq!(too_small.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&too_small.stderr).contains("--event-bytes 10 is below the smallest event"));
     let no_token = run(&[&nowhere[..], &["--rate", "5", "--duration", "1"]].concat(), None).await;
