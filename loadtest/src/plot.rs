@@ -62,19 +62,21 @@ fn panel(area: &Area<'_>, title: &str, seconds: &[(usize, Percentiles)], width: 
         return area.draw_text("no samples", &style, (40, 60)).map_err(|e| e.to_string());
     };
     let low = (low * 0.8).max(0.001);
-    let high = (high * 1.25).max(low * 10.0);
+    let high = (high * 1.25).max(low * 3.0);
     let x_end = width.max(1) as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 22))
         .margin(14)
         .x_label_area_size(42)
         .y_label_area_size(72)
-        .build_cartesian_2d(0f64..x_end, (low..high).log_scale())
+        .build_cartesian_2d(0f64..x_end, (low..high).log_scale().with_key_points(ticks(low, high)))
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
         .x_desc("seconds since the start (scheduled send)")
         .y_desc("milliseconds (log scale)")
+        .y_label_formatter(&|ms| axis_label(*ms))
+        .light_line_style(WHITE.mix(0.0))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()
@@ -94,6 +96,28 @@ fn panel(area: &Area<'_>, title: &str, seconds: &[(usize, Percentiles)], width: 
         .border_style(BLACK)
         .draw()
         .map_err(|e| e.to_string())
+}
+
+/// The 1-2-5 ticks of a logarithmic axis from `low` to `high` (both positive).
+fn ticks(low: f64, high: f64) -> Vec<f64> {
+    let mut decade = 10f64.powf(low.log10().floor());
+    let mut ticks = Vec::new();
+    while decade <= high {
+        ticks.extend([1.0, 2.0, 5.0].iter().map(|step| step * decade).filter(|tick| (low..=high).contains(tick)));
+        decade *= 10.0;
+    }
+    ticks
+}
+
+/// A tick label with as many decimals as its size needs.
+fn axis_label(ms: f64) -> String {
+    if ms >= 10.0 {
+        format!("{ms:.0}")
+    } else if ms >= 1.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.2}")
+    }
 }
 
 /// The points of one percentile: at the middle of each second that has it.
@@ -136,6 +160,18 @@ pub(crate) mod tests {
         assert_eq!(decode(&path), SIZE);
         draw(&[], &path).unwrap();
         assert_eq!(decode(&path), SIZE);
+    }
+
+    #[test]
+    fn ticks_step_one_two_five_within_the_range() {
+        assert_eq!(ticks(0.8, 120.0), [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]);
+        assert_eq!(ticks(3.0, 4.0), Vec::<f64>::new());
+        assert_eq!(ticks(0.05, 0.3).len(), 3, "0.05, 0.1 and 0.2 (up to rounding)");
+    }
+
+    #[test]
+    fn tick_labels_carry_only_the_decimals_they_need() {
+        assert_eq!([axis_label(250.0), axis_label(2.5), axis_label(0.25)], ["250", "2.5", "0.25"]);
     }
 
     #[test]
