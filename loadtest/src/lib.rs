@@ -48,7 +48,7 @@ const DELIVERY_POLL: Duration = Duration::from_millis(100);
 
 /// What a finished run produced.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct RunOutcome {
     /// The summary line.
     pub summary: Summary,
     /// The report's files, with `--report-dir`.
@@ -58,7 +58,11 @@ pub struct Outcome {
 /// Runs a load test as `options` describe, with `admin_token` for the admin API. Cancelling
 /// `interrupt` during the load stops the schedule early: what was sent is still awaited and
 /// summarised.
-pub async fn run(options: &Options, admin_token: &str, interrupt: CancellationToken) -> Result<Outcome, LoadtestError> {
+pub async fn run(
+    options: &Options,
+    admin_token: &str,
+    interrupt: CancellationToken,
+) -> Result<RunOutcome, LoadtestError> {
     let schedule = Schedule::new(options.rate, Duration::from_secs(options.duration))?;
     let run = uuid::Uuid::new_v4().simple().to_string();
     let event_bytes = usize::try_from(options.event_bytes)
@@ -140,5 +144,5 @@ pub async fn run(options: &Options, admin_token: &str, interrupt: CancellationTo
             Some(written)
         }
     };
-    Ok(Outcome { summary, report })
+    Ok(RunOutcome { summary, report })
 }

@@ -24,7 +24,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use triggers_schemas::webhook;
 
 use crate::error::LoadtestError;
@@ -37,12 +37,12 @@ pub const MAX_WEBHOOK_BYTES: usize = 2 * 1024 * 1024;
 /// How long a webhook may take to send its head, and then its body.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A running webhook receiver.
+/// A running webhook receiver; it stops listening when dropped.
 pub struct Receiver {
     addr: SocketAddr,
     state: Arc<State>,
-    stop: CancellationToken,
     task: JoinHandle<()>,
+    stop_on_drop: DropGuard,
 }
 
 struct State {
@@ -67,7 +67,7 @@ impl Receiver {
             Arc::new(State { run: run.to_owned(), tally, subscriptions: OnceLock::new(), start: OnceLock::new() });
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept(listener, Arc::clone(&state), stop.clone()));
-        Ok(Self { addr, state, stop, task })
+        Ok(Self { addr, state, task, stop_on_drop: stop.drop_guard() })
     }
 
     /// The address it listens on.
@@ -109,7 +109,7 @@ impl Receiver {
 
     /// Stops listening and ends its connections.
     pub async fn stop(self) {
-        self.stop.cancel();
+        drop(self.stop_on_drop);
         if let Err(error) = self.task.await {
             tracing::warn!(%error, "the receiver's accept loop ended abnormally");
         }
