@@ -454,6 +454,18 @@ mod tests {
     }
 
     #[test]
+    fn ingest_latency_runs_from_the_scheduled_time_not_from_when_the_request_left() {
+        // Due at 0, it waited 0.9 s for a free connection, and was answered 0.1 s after leaving.
+        let tally = Tally::new(1);
+        tally.on_sent(900_000);
+        tally.on_answer(0, 0, 900_000, 1_000_000, Outcome::Accepted);
+        let latencies = tally.latencies();
+        assert_eq!(latencies.ingest.max(), latencies.ingest.highest_equivalent(1_000_000));
+        assert_eq!(latencies.timeline.seconds()[0].sent, 1);
+        assert_eq!(latencies.timeline.seconds()[1].accepted, 1);
+    }
+
+    #[test]
     fn latencies_beyond_an_hour_are_clamped() {
         let mut histogram = run_histogram();
         record(&mut histogram, u64::MAX);
